@@ -1,0 +1,72 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Decode steps timed per batch size.
+    #[arg(long, default_value_t = 16)]
+    steps: usize,
+    /// One JSON object on one line instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    load_s: f64,
+    prefill_tok_s: f64,
+    decode_tok_s_batch1: f64,
+    decode_tok_s_batch8: f64,
+    score_8x256_s: f64,
+    peak_mem_mb: f64,
+    backend: String,
+    model: String,
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+fn peak_mem_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let origin = Instant::now();
+    let lm = crate::generate::load(&args.model, None, &args.backend)?;
+    let load_s = origin.elapsed().as_secs_f64();
+    let now = || origin.elapsed().as_secs_f64();
+    let speeds = pollster::block_on(cotnpot_engine::bench::measure(&lm.model, args.steps, &now))?;
+    let report = Report {
+        load_s,
+        prefill_tok_s: speeds.prefill_tok_s,
+        decode_tok_s_batch1: speeds.decode_tok_s_batch1,
+        decode_tok_s_batch8: speeds.decode_tok_s_batch8,
+        score_8x256_s: speeds.score_8x256_s,
+        peak_mem_mb: peak_mem_mb(),
+        backend: args.backend.clone(),
+        model: args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("model               {}", report.model);
+        println!("backend             {}", report.backend);
+        println!("load                {:.2} s", report.load_s);
+        println!("prefill (512 tok)   {:.1} tok/s", report.prefill_tok_s);
+        println!("decode batch 1      {:.2} tok/s", report.decode_tok_s_batch1);
+        println!("decode batch 8      {:.2} tok/s (summed)", report.decode_tok_s_batch8);
+        println!("score 8×256         {:.2} s", report.score_8x256_s);
+        println!("peak memory         {:.0} MiB", report.peak_mem_mb);
+        println!("weights on device   {:.1} MiB", lm.model.device_bytes() as f64 / (1 << 20) as f64);
+    }
+    Ok(())
+}

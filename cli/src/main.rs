@@ -1,0 +1,33 @@
+//! `cotnpot`: the engine and pipeline from the command line.
+
+mod bench;
+mod generate;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cotnpot", about = "LLM reasoning with verification: CoT + PoT + SimPO verifier")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from a GGUF model; prints only the generated text on stdout.
+    Generate(generate::Args),
+    /// Measure load, prefill, decode (batch 1 and 8) and scoring speed.
+    Bench(bench::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

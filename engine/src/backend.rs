@@ -1,0 +1,44 @@
+//! Choosing a burn device by name. The engine itself never picks one; front ends call this.
+
+use burn::tensor::Device;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BackendError {
+    #[error("unknown backend {0:?} (flex, wgpu)")]
+    Unknown(String),
+    #[error("this build has no {0} backend")]
+    NotBuilt(&'static str),
+    #[error("WebGPU/wgpu initialisation failed: {0}")]
+    Wgpu(String),
+}
+
+/// burn's CPU backend (flex, the successor of ndarray in burn 0.22).
+#[cfg(feature = "flex")]
+pub fn cpu() -> Device {
+    Device::flex()
+}
+
+/// A wgpu device (Vulkan/Metal natively, WebGPU in the browser).
+#[cfg(feature = "wgpu")]
+pub async fn wgpu() -> Result<Device, BackendError> {
+    Device::wgpu_options().init_async().await.map_err(|e| BackendError::Wgpu(e.to_string()))
+}
+
+pub async fn by_name(name: &str) -> Result<Device, BackendError> {
+    match name {
+        "flex" | "cpu" | "ndarray" => {
+            #[cfg(feature = "flex")]
+            return Ok(cpu());
+            #[cfg(not(feature = "flex"))]
+            return Err(BackendError::NotBuilt("flex"));
+        }
+        "wgpu" => {
+            #[cfg(feature = "wgpu")]
+            return wgpu().await;
+            #[cfg(not(feature = "wgpu"))]
+            return Err(BackendError::NotBuilt("wgpu"));
+        }
+        other => Err(BackendError::Unknown(other.to_string())),
+    }
+}

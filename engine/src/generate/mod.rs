@@ -1,0 +1,149 @@
+//! Prefill once, then decode N sequences as one batch sharing that prefix.
+
+mod rng;
+mod sampling;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+pub use rng::Rng;
+pub use sampling::{SamplingParams, argmax, sample};
+
+use crate::model::Transformer;
+use crate::readback::to_vec;
+use crate::tokenizer::Tokenizer;
+use crate::EngineError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    /// Generation of a sequence ends when its text contains one of these (it is cut there).
+    pub stop_strings: Vec<String>,
+    /// Keep going past end-of-sequence tokens (as llama.cpp's `ignore_eos`).
+    pub ignore_eos: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    EndOfSequence,
+    StopString,
+    MaxTokens,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generated {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub stop: StopReason,
+}
+
+/// One newly generated token of sequence `seq`, with the text it added.
+#[derive(Debug, Clone)]
+pub struct TokenEvent<'a> {
+    pub seq: usize,
+    pub token: u32,
+    pub text: &'a str,
+}
+
+struct Sequence {
+    tokens: Vec<u32>,
+    text: String,
+    stop: Option<StopReason>,
+    rng: Rng,
+}
+
+fn ids_tensor(ids: &[u32], rows: usize, model: &Transformer) -> Tensor<2, Int> {
+    let values: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+    Tensor::from_data(TensorData::new(values, [rows, ids.len() / rows]), &model.device)
+}
+
+pub(crate) fn check_tokens(ids: &[u32], model: &Transformer) -> Result<(), EngineError> {
+    let vocab = model.config.vocab;
+    match ids.iter().find(|&&id| id as usize >= vocab) {
+        Some(&id) => Err(EngineError::BadToken { id, vocab }),
+        None => Ok(()),
+    }
+}
+
+/// Samples `n` continuations of `prompt` together. `on_token` sees every token as it comes;
+/// `cancelled` is polled once per step and ends all sequences when it returns true.
+pub async fn generate(
+    model: &Transformer,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    n: usize,
+    options: &GenerateOptions,
+    on_token: &mut dyn FnMut(TokenEvent),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<Generated>, EngineError> {
+    if prompt.is_empty() {
+        return Err(EngineError::EmptyPrompt);
+    }
+    check_tokens(prompt, model)?;
+    let needed = prompt.len() + options.max_tokens;
+    if needed > model.config.context {
+        return Err(EngineError::ContextOverflow { needed, context: model.config.context });
+    }
+    let vocab = model.config.vocab;
+    let mut seqs: Vec<Sequence> = (0..n)
+        .map(|i| Sequence { tokens: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) })
+        .collect();
+
+    let mut cache = model.new_cache();
+    let prefill = model.last_logits(ids_tensor(prompt, 1, model), &mut cache);
+    let first = to_vec(prefill).await?;
+    let mut logits: Vec<f32> = first.iter().copied().cycle().take(n * vocab).collect();
+    let mut cache = cache.expand_batch(n);
+
+    for step in 0..options.max_tokens {
+        if cancelled() {
+            for s in seqs.iter_mut().filter(|s| s.stop.is_none()) {
+                s.stop = Some(StopReason::Cancelled);
+            }
+            break;
+        }
+        for (i, seq) in seqs.iter_mut().enumerate() {
+            if seq.stop.is_some() {
+                continue;
+            }
+            let row = &mut logits[i * vocab..(i + 1) * vocab];
+            let history: Vec<u32> = prompt.iter().chain(&seq.tokens).copied().collect();
+            let token = sample(row, &history, &options.sampling, &mut seq.rng);
+            seq.tokens.push(token);
+            if !options.ignore_eos && tokenizer.is_stop(token) {
+                seq.stop = Some(StopReason::EndOfSequence);
+                continue;
+            }
+            let text = tokenizer.decode(&seq.tokens)?;
+            // A token that ends inside a multi-byte character decodes to U+FFFD; wait for the rest.
+            if text.ends_with('\u{FFFD}') && step + 1 < options.max_tokens {
+                continue;
+            }
+            let added = text.get(seq.text.len()..).unwrap_or("").to_string();
+            seq.text = text;
+            if let Some(cut) = options.stop_strings.iter().filter_map(|s| seq.text.find(s.as_str())).min() {
+                seq.text.truncate(cut);
+                seq.stop = Some(StopReason::StopString);
+            }
+            on_token(TokenEvent { seq: i, token, text: &added });
+        }
+        if seqs.iter().all(|s| s.stop.is_some()) || step + 1 == options.max_tokens {
+            break;
+        }
+        // Finished sequences keep decoding their last token so the batch stays rectangular.
+        let next: Vec<u32> = seqs.iter().map(|s| *s.tokens.last().unwrap_or(&prompt[prompt.len() - 1])).collect();
+        let step_logits = model.last_logits(ids_tensor(&next, n, model), &mut cache);
+        logits = to_vec(step_logits).await?;
+    }
+
+    Ok(seqs
+        .into_iter()
+        .map(|s| Generated {
+            text: s.text,
+            stop: s.stop.unwrap_or(StopReason::MaxTokens),
+            tokens: s.tokens,
+        })
+        .collect())
+}

@@ -1,0 +1,17 @@
+//! cotnpot's inference engine: GGUF models on burn (WebGPU in the browser, CPU or Vulkan natively).
+
+pub mod backend;
+pub mod bench;
+mod error;
+pub mod generate;
+pub mod gguf;
+mod language_model;
+pub mod model;
+pub mod quant;
+mod readback;
+pub mod score;
+pub mod tokenizer;
+
+pub use burn::tensor::Device;
+pub use error::EngineError;
+pub use language_model::LanguageModel;

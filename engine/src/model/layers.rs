@@ -1,0 +1,202 @@
+//! The pieces every family shares: RMSNorm, RoPE, grouped-query attention with a KV cache, SwiGLU.
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::config::{ModelConfig, RopeStyle};
+use crate::quant::Weight;
+
+/// `x / sqrt(mean(x²) + ε) · g`
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    pub gain: Tensor<1>,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mean_square = x.clone().powf_scalar(2.0).mean_dim(2);
+        let inv_rms = (mean_square + self.eps).sqrt().recip();
+        x * inv_rms * self.gain.clone().unsqueeze::<3>()
+    }
+}
+
+/// Rotary position embedding tables for positions `[start, start + len)`.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    cos: Tensor<2>,
+    sin: Tensor<2>,
+}
+
+impl Rope {
+    /// θᵢ = base^(−2i/d), angle = position · θᵢ, for i < d/2.
+    pub fn new(config: &ModelConfig, start: usize, len: usize, device: &Device) -> Self {
+        let half = config.rope_dims / 2;
+        let mut cos = Vec::with_capacity(len * half);
+        let mut sin = Vec::with_capacity(len * half);
+        for pos in start..start + len {
+            for i in 0..half {
+                let theta = config.rope_theta.powf(-2.0 * i as f64 / config.rope_dims as f64);
+                let angle = pos as f64 * theta;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, [len, half]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [len, half]), device),
+        }
+    }
+
+    /// Rotates `x: [b, s, heads, head_dim]` (only the first `rope_dims` dimensions).
+    pub fn apply(&self, x: Tensor<4>, style: RopeStyle) -> Tensor<4> {
+        let [b, s, h, d] = x.dims();
+        let half = self.cos.dims()[1];
+        let cos = self.cos.clone().reshape([1, s, 1, half]);
+        let sin = self.sin.clone().reshape([1, s, 1, half]);
+        let rotated_dims = 2 * half;
+        let (head, tail) = if rotated_dims < d {
+            (x.clone().narrow(3, 0, rotated_dims), Some(x.narrow(3, rotated_dims, d - rotated_dims)))
+        } else {
+            (x, None)
+        };
+        let rotated = match style {
+            RopeStyle::Halves => {
+                let a = head.clone().narrow(3, 0, half);
+                let b_ = head.narrow(3, half, half);
+                Tensor::cat(vec![a.clone() * cos.clone() - b_.clone() * sin.clone(), b_ * cos + a * sin], 3)
+            }
+            RopeStyle::AdjacentPairs => {
+                let pairs = head.reshape([b, s, h, half, 2]);
+                let even = pairs.clone().narrow(4, 0, 1).reshape([b, s, h, half]);
+                let odd = pairs.narrow(4, 1, 1).reshape([b, s, h, half]);
+                let new_even = even.clone() * cos.clone() - odd.clone() * sin.clone();
+                let new_odd = even * sin + odd * cos;
+                Tensor::stack::<5>(vec![new_even, new_odd], 4).reshape([b, s, h, rotated_dims])
+            }
+        };
+        match tail {
+            Some(tail) => Tensor::cat(vec![rotated, tail], 3),
+            None => rotated,
+        }
+    }
+}
+
+/// Keys and values of every layer for the positions seen so far: `[b, kv_heads, t, head_dim]`.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> Self {
+        Self { layers: vec![None; layers], len: 0 }
+    }
+
+    /// Positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Repeats a batch-1 cache `n` times, so N sequences continue one shared prefix.
+    pub fn expand_batch(&self, n: usize) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.as_ref().map(|(k, v)| (k.clone().repeat_dim(0, n), v.clone().repeat_dim(0, n))))
+            .collect();
+        Self { layers, len: self.len }
+    }
+
+    fn append(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let (k, v) = match self.layers[layer].take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+        };
+        self.layers[layer] = Some((k.clone(), v.clone()));
+        (k, v)
+    }
+
+    pub(crate) fn advance(&mut self, positions: usize) {
+        self.len += positions;
+    }
+}
+
+/// Grouped-query self-attention; query head h reads key/value head h / (heads / kv_heads).
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q: Weight,
+    pub k: Weight,
+    pub v: Weight,
+    pub o: Weight,
+    pub q_bias: Option<Tensor<1>>,
+    pub k_bias: Option<Tensor<1>>,
+    pub v_bias: Option<Tensor<1>>,
+}
+
+fn with_bias(x: Tensor<3>, bias: &Option<Tensor<1>>) -> Tensor<3> {
+    match bias {
+        Some(b) => x + b.clone().unsqueeze::<3>(),
+        None => x,
+    }
+}
+
+impl Attention {
+    /// `x: [b, s, d]` at positions `[cache.len(), cache.len() + s)`; `mask: [s, t]` additive.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        config: &ModelConfig,
+        rope: &Rope,
+        mask: &Tensor<2>,
+        cache: &mut KvCache,
+        layer: usize,
+    ) -> Tensor<3> {
+        let [b, s, _] = x.dims();
+        let (h, kv, hd) = (config.heads, config.kv_heads, config.head_dim);
+        let group = h / kv;
+        let q = with_bias(self.q.forward(x.clone()), &self.q_bias).reshape([b, s, h, hd]);
+        let k = with_bias(self.k.forward(x.clone()), &self.k_bias).reshape([b, s, kv, hd]);
+        let v = with_bias(self.v.forward(x), &self.v_bias).reshape([b, s, kv, hd]);
+        let q = rope.apply(q, config.rope_style);
+        let k = rope.apply(k, config.rope_style);
+
+        let (k, v) = cache.append(layer, k.swap_dims(1, 2), v.swap_dims(1, 2));
+        let t = k.dims()[2];
+        // Queries grouped by the kv head they read: [b, kv, group·s, hd].
+        let q = q.swap_dims(1, 2).reshape([b, kv, group * s, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
+        let mask = mask.clone().reshape([1, 1, s, t]).repeat_dim(2, group).reshape([1, 1, group * s, t]);
+        let weights = softmax(scores + mask, 3);
+        let out = weights.matmul(v).reshape([b, h, s, hd]).swap_dims(1, 2).reshape([b, s, h * hd]);
+        self.o.forward(out)
+    }
+}
+
+/// `down(silu(gate(x)) ⊙ up(x))`
+#[derive(Debug, Clone)]
+pub struct SwiGlu {
+    pub gate: Weight,
+    pub up: Weight,
+    pub down: Weight,
+}
+
+impl SwiGlu {
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.down.forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
+    }
+}
+
+/// Additive causal mask for `s` new positions after `past` cached ones: `[s, past + s]`.
+pub fn causal_mask(past: usize, s: usize, device: &Device) -> Tensor<2> {
+    let t = past + s;
+    let values: Vec<f32> = (0..s)
+        .flat_map(|i| (0..t).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [s, t]), device)
+}

@@ -1,0 +1,77 @@
+//! The llama decoder: pre-norm blocks of attention and SwiGLU, tied or separate output head.
+//! Qwen2 is the same graph with q/k/v biases and halves-style RoPE (see `qwen2.rs`).
+
+use burn::tensor::{Device, Int, Tensor};
+
+use super::config::ModelConfig;
+use super::layers::{Attention, KvCache, RmsNorm, Rope, SwiGlu, causal_mask};
+use crate::quant::Weight;
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub attn_norm: RmsNorm,
+    pub attn: Attention,
+    pub ffn_norm: RmsNorm,
+    pub ffn: SwiGlu,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transformer {
+    pub config: ModelConfig,
+    pub embedding: Weight,
+    pub blocks: Vec<Block>,
+    pub final_norm: RmsNorm,
+    /// The output head; `None` when the file ties it to the embedding.
+    pub head: Option<Weight>,
+    pub device: Device,
+}
+
+impl Transformer {
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config.layers)
+    }
+
+    /// Final hidden states `[b, s, d]` for `tokens: [b, s]` following the cached positions.
+    pub fn hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let [b, s] = tokens.dims();
+        let past = cache.len();
+        let d = self.config.d_model;
+        let mut x = self.embedding.embed(tokens.reshape([b * s])).reshape([b, s, d]);
+        let rope = Rope::new(&self.config, past, s, &self.device);
+        let mask = causal_mask(past, s, &self.device);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let h = block.attn.forward(block.attn_norm.forward(x.clone()), &self.config, &rope, &mask, cache, i);
+            x = x + h;
+            x = x.clone() + block.ffn.forward(block.ffn_norm.forward(x));
+        }
+        cache.advance(s);
+        self.final_norm.forward(x)
+    }
+
+    fn head(&self) -> &Weight {
+        self.head.as_ref().unwrap_or(&self.embedding)
+    }
+
+    /// Logits `[b, s, vocab]` of the given hidden states.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        self.head().forward(hidden)
+    }
+
+    /// Logits of the last position only: `[b, vocab]`.
+    pub fn last_logits(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
+        let hidden = self.hidden(tokens, cache);
+        let [b, s, _] = hidden.dims();
+        self.logits(hidden.narrow(1, s - 1, 1)).reshape([b, self.head().rows()])
+    }
+
+    /// Device bytes the weights take.
+    pub fn device_bytes(&self) -> usize {
+        let mut total = self.embedding.device_bytes() + self.head.as_ref().map_or(0, Weight::device_bytes);
+        for b in &self.blocks {
+            for w in [&b.attn.q, &b.attn.k, &b.attn.v, &b.attn.o, &b.ffn.gate, &b.ffn.up, &b.ffn.down] {
+                total += w.device_bytes();
+            }
+        }
+        total
+    }
+}

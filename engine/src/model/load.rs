@@ -1,0 +1,107 @@
+//! GGUF tensors → device weights; quantized tensors stay quantized.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use thiserror::Error;
+
+use super::config::{Family, ModelConfig};
+use super::layers::{Attention, RmsNorm, SwiGlu};
+use super::llama::{Block, Transformer};
+use super::qwen2;
+use crate::gguf::{GgufError, GgufFile, TensorInfo};
+use crate::quant::{QuantTensor, Weight, decode_blocks, dequantize};
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("tensor {name}: shape {shape:?}, expected {expected:?}")]
+    Shape { name: String, shape: Vec<u64>, expected: Vec<u64> },
+}
+
+struct Loader<'a> {
+    file: &'a GgufFile,
+    device: &'a Device,
+}
+
+impl Loader<'_> {
+    fn info(&self, name: &str, expected: &[usize]) -> Result<&TensorInfo, LoadError> {
+        let info = self.file.header.tensor(name)?;
+        let expected: Vec<u64> = expected.iter().map(|&d| d as u64).collect();
+        if info.shape != expected {
+            return Err(LoadError::Shape { name: name.to_string(), shape: info.shape.clone(), expected });
+        }
+        Ok(info)
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Tensor<1>, LoadError> {
+        let info = self.info(name, &[len])?;
+        let values = dequantize(info.ty, &self.file.tensor_bytes(info)?);
+        Ok(Tensor::from_data(TensorData::new(values, [len]), self.device))
+    }
+
+    /// A matrix stored in ggml order `[cols, rows]` (cols contiguous), i.e. `[out=rows, in=cols]`.
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Weight, LoadError> {
+        let info = self.info(name, &[cols, rows])?;
+        let bytes = self.file.tensor_bytes(info)?;
+        Ok(if info.ty.is_quantized() {
+            Weight::Quant(QuantTensor::new(info.ty, &decode_blocks(info.ty, &bytes), rows, cols, self.device))
+        } else {
+            let values = dequantize(info.ty, &bytes);
+            Weight::Dense(Tensor::from_data(TensorData::new(values, [rows, cols]), self.device))
+        })
+    }
+
+    fn norm(&self, name: &str, config: &ModelConfig) -> Result<RmsNorm, LoadError> {
+        Ok(RmsNorm { gain: self.vector(name, config.d_model)?, eps: config.rms_eps })
+    }
+}
+
+pub fn load_model(file: &GgufFile, device: &Device) -> Result<Transformer, LoadError> {
+    let mut config = ModelConfig::from_gguf(&file.header)?;
+    if config.family == Family::Qwen2 {
+        config.qkv_bias = qwen2::has_qkv_bias(&file.header);
+    }
+    let loader = Loader { file, device };
+    let (d, ff, hd) = (config.d_model, config.d_ff, config.head_dim);
+    let (q_out, kv_out) = (config.heads * hd, config.kv_heads * hd);
+
+    let mut blocks = Vec::with_capacity(config.layers);
+    for i in 0..config.layers {
+        let name = |n: &str| format!("blk.{i}.{n}");
+        let bias = |n: &str, len: usize| -> Result<Option<Tensor<1>>, LoadError> {
+            if config.qkv_bias { loader.vector(&name(n), len).map(Some) } else { Ok(None) }
+        };
+        blocks.push(Block {
+            attn_norm: loader.norm(&name("attn_norm.weight"), &config)?,
+            attn: Attention {
+                q: loader.matrix(&name("attn_q.weight"), q_out, d)?,
+                k: loader.matrix(&name("attn_k.weight"), kv_out, d)?,
+                v: loader.matrix(&name("attn_v.weight"), kv_out, d)?,
+                o: loader.matrix(&name("attn_output.weight"), d, q_out)?,
+                q_bias: bias("attn_q.bias", q_out)?,
+                k_bias: bias("attn_k.bias", kv_out)?,
+                v_bias: bias("attn_v.bias", kv_out)?,
+            },
+            ffn_norm: loader.norm(&name("ffn_norm.weight"), &config)?,
+            ffn: SwiGlu {
+                gate: loader.matrix(&name("ffn_gate.weight"), ff, d)?,
+                up: loader.matrix(&name("ffn_up.weight"), ff, d)?,
+                down: loader.matrix(&name("ffn_down.weight"), d, ff)?,
+            },
+        });
+    }
+    let embedding = loader.matrix("token_embd.weight", config.vocab, d)?;
+    let head = if file.header.has_tensor("output.weight") {
+        Some(loader.matrix("output.weight", config.vocab, d)?)
+    } else {
+        None
+    };
+    Ok(Transformer {
+        final_norm: loader.norm("output_norm.weight", &config)?,
+        config,
+        embedding,
+        blocks,
+        head,
+        device: device.clone(),
+    })
+}

@@ -1,0 +1,12 @@
+//! Decoder-only transformers from GGUF files: shared layers plus one file per family.
+
+mod config;
+mod layers;
+mod llama;
+mod load;
+mod qwen2;
+
+pub use config::{Family, ModelConfig, RopeStyle};
+pub use layers::KvCache;
+pub use llama::Transformer;
+pub use load::{LoadError, load_model};

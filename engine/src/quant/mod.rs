@@ -1,0 +1,7 @@
+//! GGUF block formats → codes with per-group scale and offset; the quantized tensor on the device.
+
+mod blocks;
+mod qtensor;
+
+pub use blocks::{Decoded, code_bits, decode_blocks, dequantize, group_size};
+pub use qtensor::{QuantTensor, Weight};

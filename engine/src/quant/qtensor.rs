@@ -1,0 +1,158 @@
+//! A weight matrix that stays quantized on the device: packed integer codes plus per-group scale
+//! and offset. It is expanded to f32 only transiently, a bounded number of rows at a time,
+//! right before its matmul.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::blocks::{Decoded, code_bits};
+use crate::gguf::TensorType;
+
+/// Upper bound on elements expanded to f32 at once (64 MiB), which keeps the transient memory of
+/// a 150k-row vocabulary head small and inside WebGPU's buffer limits.
+const EXPAND_ELEMENTS: usize = 1 << 24;
+
+#[derive(Debug, Clone)]
+pub struct QuantTensor {
+    /// `[rows, cols / per_word]`; word `w` of a row holds columns `w, w + cols/per_word, …`, so
+    /// unpacking slot by slot and concatenating gives columns in order.
+    codes: Tensor<2, Int>,
+    /// `[rows, cols / group]`
+    scales: Tensor<2>,
+    offsets: Tensor<2>,
+    rows: usize,
+    cols: usize,
+    bits: u32,
+    group: usize,
+}
+
+impl QuantTensor {
+    /// `decoded` holds `rows × cols` elements in row-major order (`cols` contiguous).
+    pub fn new(ty: TensorType, decoded: &Decoded, rows: usize, cols: usize, device: &Device) -> Self {
+        let bits = code_bits(ty);
+        let per_word = (32 / bits) as usize;
+        let words = cols / per_word;
+        let mut packed = vec![0i32; rows * words];
+        for r in 0..rows {
+            let row = &decoded.codes[r * cols..(r + 1) * cols];
+            for (c, &code) in row.iter().enumerate() {
+                let (slot, word) = (c / words, c % words);
+                packed[r * words + word] |= ((code as u32) << (slot as u32 * bits)) as i32;
+            }
+        }
+        let groups = cols / decoded.group;
+        Self {
+            codes: Tensor::from_data(TensorData::new(packed, [rows, words]), device),
+            scales: Tensor::from_data(TensorData::new(decoded.scales.clone(), [rows, groups]), device),
+            offsets: Tensor::from_data(TensorData::new(decoded.offsets.clone(), [rows, groups]), device),
+            rows,
+            cols,
+            bits,
+            group: decoded.group,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Device bytes held (codes as 32-bit words, scales and offsets as f32).
+    pub fn device_bytes(&self) -> usize {
+        self.rows * (self.cols * self.bits as usize / 8 + self.cols / self.group * 8)
+    }
+
+    fn expand(codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>, bits: u32, group: usize) -> Tensor<2> {
+        let [rows, words] = codes.dims();
+        let per_word = 32 / bits;
+        let mask = (1i64 << bits) - 1;
+        let slots: Vec<Tensor<2, Int>> = (0..per_word)
+            .map(|slot| codes.clone().bitwise_right_shift_scalar((slot * bits) as i64).bitwise_and_scalar(mask))
+            .collect();
+        let cols = words * per_word as usize;
+        let codes = Tensor::cat(slots, 1).float().reshape([rows, cols / group, group]);
+        let groups = cols / group;
+        let w = codes * scales.reshape([rows, groups, 1]) + offsets.reshape([rows, groups, 1]);
+        w.reshape([rows, cols])
+    }
+
+    /// Rows `[start, end)` expanded to f32.
+    pub fn expand_rows(&self, start: usize, end: usize) -> Tensor<2> {
+        Self::expand(
+            self.codes.clone().slice([start..end]),
+            self.scales.clone().slice([start..end]),
+            self.offsets.clone().slice([start..end]),
+            self.bits,
+            self.group,
+        )
+    }
+
+    /// The rows named by `ids` (an embedding lookup), expanded to f32: `[ids.len(), cols]`.
+    pub fn select_rows(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        Self::expand(
+            self.codes.clone().select(0, ids.clone()),
+            self.scales.clone().select(0, ids.clone()),
+            self.offsets.clone().select(0, ids),
+            self.bits,
+            self.group,
+        )
+    }
+
+    /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, expanding a bounded block of rows at a time.
+    pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
+        let chunk = (EXPAND_ELEMENTS / self.cols).max(1);
+        let parts: Vec<Tensor<2>> = (0..self.rows)
+            .step_by(chunk)
+            .map(|start| {
+                let end = (start + chunk).min(self.rows);
+                x.clone().matmul(self.expand_rows(start, end).transpose())
+            })
+            .collect();
+        if parts.len() == 1 { parts.into_iter().next().unwrap() } else { Tensor::cat(parts, 1) }
+    }
+}
+
+/// A linear layer's weight `[out, in]`: quantized, or dense f32 for float files.
+#[derive(Debug, Clone)]
+pub enum Weight {
+    Dense(Tensor<2>),
+    Quant(QuantTensor),
+}
+
+impl Weight {
+    pub fn rows(&self) -> usize {
+        match self {
+            Weight::Dense(w) => w.dims()[0],
+            Weight::Quant(q) => q.rows(),
+        }
+    }
+
+    pub fn device_bytes(&self) -> usize {
+        match self {
+            Weight::Dense(w) => w.shape().num_elements() * 4,
+            Weight::Quant(q) => q.device_bytes(),
+        }
+    }
+
+    /// `x · Wᵀ` over the last dimension of `x: [b, s, in]` → `[b, s, out]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, s, d] = x.dims();
+        let flat = x.reshape([b * s, d]);
+        let y = match self {
+            Weight::Dense(w) => flat.matmul(w.clone().transpose()),
+            Weight::Quant(q) => q.matmul_t(flat),
+        };
+        let out = y.dims()[1];
+        y.reshape([b, s, out])
+    }
+
+    /// Embedding rows for token ids.
+    pub fn embed(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        match self {
+            Weight::Dense(w) => w.clone().select(0, ids),
+            Weight::Quant(q) => q.select_rows(ids),
+        }
+    }
+}

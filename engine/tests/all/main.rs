@@ -1,0 +1,7 @@
+//! Engine tests against real model files and llama.cpp / gguf-py golden fixtures.
+
+mod common;
+mod dequant;
+mod gguf_files;
+mod tokenizer;
+mod parity;

@@ -1,0 +1,43 @@
+//! Token ids identical to llama.cpp's tokenizer on the fixture corpus.
+
+use cotnpot_engine::tokenizer::Tokenizer;
+
+use crate::common::{QWEN, SMOLLM, fixture, model_file};
+
+fn check(model: &str, fixture_name: &str) {
+    let tokenizer = Tokenizer::from_gguf(&model_file(model).header).unwrap();
+    let corpus = fixture("tokenizer_corpus.json");
+    let expected = fixture(fixture_name);
+    let corpus = corpus.as_array().unwrap();
+    let expected = expected["tokenizer"].as_array().unwrap();
+    assert!(corpus.len() >= 300);
+    let mut mismatches = Vec::new();
+    for (text, want) in corpus.iter().zip(expected) {
+        let text = text.as_str().unwrap();
+        let want: Vec<u32> = want.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let got = tokenizer.encode_plain(text).unwrap();
+        if got != want {
+            mismatches.push(format!("{text:?}\n  ours  {got:?}\n  llama {want:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{} of {} differ:\n{}", mismatches.len(), corpus.len(), mismatches.join("\n"));
+}
+
+#[test]
+fn smollm2_tokens_match_llama_cpp() {
+    check(SMOLLM, "smollm2.json");
+}
+
+#[test]
+fn qwen2_tokens_match_llama_cpp() {
+    check(QWEN, "qwen2.json");
+}
+
+#[test]
+fn decode_round_trips_and_rejects_unknown_ids() {
+    let tokenizer = Tokenizer::from_gguf(&model_file(SMOLLM).header).unwrap();
+    let text = "Natalia sold 48 clips — ünïcödé 你好 🙂\n\tdone";
+    assert_eq!(tokenizer.decode(&tokenizer.encode_plain(text).unwrap()).unwrap(), text);
+    assert!(tokenizer.decode(&[49152]).is_err());
+    assert!(tokenizer.is_stop(tokenizer.token_to_id("<|im_end|>").unwrap()));
+}

@@ -1,0 +1,23 @@
+//! Any byte string fed to the GGUF reader gives a header or a typed error, never a panic.
+//! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run gguf_parse` (seed corpus: tests/fuzz-seeds.sh).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+// The reader has no dependency on burn; including its module directly keeps the sanitizer
+// build small (the engine crate would pull in the whole tensor stack).
+#[allow(dead_code)]
+#[path = "../../engine/src/gguf/mod.rs"]
+mod gguf;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(header) = gguf::GgufHeader::parse(data) {
+        let _ = header.data_len_needed();
+        let _ = gguf::GgufFile::from_bytes(data.to_vec());
+    }
+    let mut chunks = gguf::ChunkedBytes::new();
+    for piece in data.chunks(7) {
+        chunks.push(piece.to_vec());
+    }
+    let _ = gguf::GgufFile::from_chunks(chunks);
+});

@@ -1,0 +1,66 @@
+"""Golden fixtures from llama.cpp (llama-cpp-python) for one GGUF model.
+
+Writes OUT.json with: the tokenizer corpus's ids; for each prompt its llama.cpp token ids, the
+top-20 logits at every position, and the greedy continuation of 64 tokens.
+Usage: llama_fixtures.py MODEL.gguf CORPUS.json OUT.json
+"""
+import json
+import sys
+
+import numpy as np
+from llama_cpp import Llama
+
+TOP = 20
+CONTINUATION = 64
+
+QUESTION = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+            "in May. How many clips did Natalia sell altogether in April and May?")
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+    "<|im_start|>system\nYou are a helpful assistant. Reason step by step and put the final answer "
+    "in \\boxed{}.<|im_end|>\n<|im_start|>user\n" + QUESTION + "<|im_end|>\n<|im_start|>assistant\n",
+    "Question: A train travels 60 miles per hour for 3 hours. How far does it go?\nAnswer:",
+    "<|im_start|>user\nWrite a Python function that checks whether a number is prime.<|im_end|>\n"
+    "<|im_start|>assistant\n",
+    "<|im_start|>user\nJames writes a 3-page letter to 2 different friends twice a week. "
+    "How many pages does he write a year?<|im_end|>\n<|im_start|>assistant\n",
+    "Once upon a time, in a small village by the sea,",
+    "1, 1, 2, 3, 5, 8, 13,",
+    "Les mathématiques sont",
+    "import numpy as np\n\nx = np.arange(10)\n",
+]
+
+
+def main(model_path, corpus_path, out):
+    llm = Llama(model_path=model_path, n_ctx=1024, n_batch=512, n_threads=2, logits_all=True,
+                verbose=False, seed=0)
+    with open(corpus_path) as f:
+        corpus = json.load(f)
+    tokens = [llm.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in corpus]
+
+    prompts = []
+    for text in PROMPTS:
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        llm.reset()
+        llm.eval(ids)
+        scores = np.array(llm.scores[: len(ids)], dtype=np.float32)
+        top = []
+        for row in scores:
+            idx = np.argsort(-row, kind="stable")[:TOP]
+            top.append({"ids": [int(i) for i in idx], "logits": [float(row[i]) for i in idx]})
+        greedy = []
+        last = scores[-1]
+        for _ in range(CONTINUATION):
+            nxt = int(np.argmax(last))
+            greedy.append(nxt)
+            llm.eval([nxt])
+            last = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+        prompts.append({"text": text, "ids": [int(i) for i in ids], "top": top, "greedy": greedy})
+
+    with open(out, "w") as f:
+        json.dump({"model": model_path.split("/")[-1], "tokenizer": tokens, "prompts": prompts}, f)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
