@@ -42,3 +42,11 @@ pub async fn by_name(name: &str) -> Result<Device, BackendError> {
         other => Err(BackendError::Unknown(other.to_string())),
     }
 }
+
+/// Whether `device` is burn's CPU backend (host memory is its memory).
+pub fn is_cpu(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    return *device == Device::flex();
+    #[cfg(not(feature = "flex"))]
+    return false;
+}

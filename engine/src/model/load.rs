@@ -8,7 +8,9 @@ use super::layers::{Attention, RmsNorm, SwiGlu};
 use super::llama::{Block, Transformer};
 use super::qwen2;
 use crate::gguf::{GgufError, GgufFile, TensorInfo};
-use crate::quant::{QuantTensor, Weight, decode_blocks, dequantize};
+use std::sync::Arc;
+
+use crate::quant::{HostQuant, QuantTensor, Weight, code_bits, decode_blocks, dequantize};
 
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -21,6 +23,8 @@ pub enum LoadError {
 struct Loader<'a> {
     file: &'a GgufFile,
     device: &'a Device,
+    /// On the CPU backend quantized weights live in host memory with fused kernels.
+    host_kernels: bool,
 }
 
 impl Loader<'_> {
@@ -43,7 +47,10 @@ impl Loader<'_> {
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Weight, LoadError> {
         let info = self.info(name, &[cols, rows])?;
         let bytes = self.file.tensor_bytes(info)?;
-        Ok(if info.ty.is_quantized() {
+        Ok(if info.ty.is_quantized() && self.host_kernels {
+            let decoded = decode_blocks(info.ty, &bytes);
+            Weight::Host(Arc::new(HostQuant::new(&decoded, code_bits(info.ty), rows, cols)), self.device.clone())
+        } else if info.ty.is_quantized() {
             Weight::Quant(QuantTensor::new(info.ty, &decode_blocks(info.ty, &bytes), rows, cols, self.device))
         } else {
             let values = dequantize(info.ty, &bytes);
@@ -61,7 +68,7 @@ pub fn load_model(file: &GgufFile, device: &Device) -> Result<Transformer, LoadE
     if config.family == Family::Qwen2 {
         config.qkv_bias = qwen2::has_qkv_bias(&file.header);
     }
-    let loader = Loader { file, device };
+    let loader = Loader { file, device, host_kernels: crate::backend::is_cpu(device) };
     let (d, ff, hd) = (config.d_model, config.d_ff, config.head_dim);
     let (q_out, kv_out) = (config.heads * hd, config.kv_heads * hd);
 

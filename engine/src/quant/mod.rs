@@ -1,7 +1,9 @@
 //! GGUF block formats → codes with per-group scale and offset; the quantized tensor on the device.
 
 mod blocks;
+mod host;
 mod qtensor;
 
 pub use blocks::{Decoded, code_bits, decode_blocks, dequantize, group_size};
+pub use host::HostQuant;
 pub use qtensor::{QuantTensor, Weight};

@@ -2,9 +2,12 @@
 //! and offset. It is expanded to f32 only transiently, a bounded number of rows at a time,
 //! right before its matmul.
 
+use std::sync::Arc;
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::blocks::{Decoded, code_bits};
+use super::host::{FUSED_MAX_ROWS, HostQuant};
 use crate::gguf::TensorType;
 
 /// Upper bound on elements expanded to f32 at once (64 MiB), which keeps the transient memory of
@@ -114,11 +117,38 @@ impl QuantTensor {
     }
 }
 
-/// A linear layer's weight `[out, in]`: quantized, or dense f32 for float files.
+/// A linear layer's weight `[out, in]`: quantized on the device, quantized in host memory (CPU
+/// backend), or dense f32 for float files.
 #[derive(Debug, Clone)]
 pub enum Weight {
     Dense(Tensor<2>),
     Quant(QuantTensor),
+    Host(Arc<HostQuant>, Device),
+}
+
+fn host_values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+    // Only built for the CPU backend, where this read is a plain memory copy.
+    x.into_data().convert::<f32>().try_into_vec().expect("f32 data")
+}
+
+impl Weight {
+    fn host_matmul_t(host: &HostQuant, device: &Device, x: Tensor<2>) -> Tensor<2> {
+        let [n, cols] = x.dims();
+        if n <= FUSED_MAX_ROWS {
+            let y = host.matmul_t(&host_values(x), n);
+            return Tensor::from_data(TensorData::new(y, [n, host.rows()]), device);
+        }
+        let chunk = (EXPAND_ELEMENTS / cols).max(1);
+        let parts: Vec<Tensor<2>> = (0..host.rows())
+            .step_by(chunk)
+            .map(|start| {
+                let end = (start + chunk).min(host.rows());
+                let w = Tensor::from_data(TensorData::new(host.expand_rows(start, end), [end - start, cols]), device);
+                x.clone().matmul(w.transpose())
+            })
+            .collect();
+        Tensor::cat(parts, 1)
+    }
 }
 
 impl Weight {
@@ -126,6 +156,7 @@ impl Weight {
         match self {
             Weight::Dense(w) => w.dims()[0],
             Weight::Quant(q) => q.rows(),
+            Weight::Host(h, _) => h.rows(),
         }
     }
 
@@ -133,6 +164,7 @@ impl Weight {
         match self {
             Weight::Dense(w) => w.shape().num_elements() * 4,
             Weight::Quant(q) => q.device_bytes(),
+            Weight::Host(h, _) => h.bytes(),
         }
     }
 
@@ -143,6 +175,7 @@ impl Weight {
         let y = match self {
             Weight::Dense(w) => flat.matmul(w.clone().transpose()),
             Weight::Quant(q) => q.matmul_t(flat),
+            Weight::Host(h, device) => Self::host_matmul_t(h, device, flat),
         };
         let out = y.dims()[1];
         y.reshape([b, s, out])
@@ -153,6 +186,10 @@ impl Weight {
         match self {
             Weight::Dense(w) => w.clone().select(0, ids),
             Weight::Quant(q) => q.select_rows(ids),
+            Weight::Host(h, device) => {
+                let rows: Vec<usize> = ids.into_data().convert::<i64>().try_into_vec::<i64>().expect("ids").iter().map(|&i| i as usize).collect();
+                Tensor::from_data(TensorData::new(h.gather_rows(&rows), [rows.len(), h.cols()]), device)
+            }
         }
     }
 }

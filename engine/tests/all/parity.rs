@@ -1,5 +1,8 @@
-//! The model against llama.cpp on real weights: top-5 tokens at every position, the largest
-//! logit difference, and 64-token greedy continuations (decoded as a batch of two).
+//! The model against two references on real weights:
+//! - llama.cpp (independent implementation): top-5 tokens at every position, the largest logit
+//!   difference, and 64-token greedy continuations, with every divergence shown to be a near-tie;
+//! - an exact f32 numpy forward pass written from the equations (tests/reference/numpy_forward.py):
+//!   tight logit agreement and identical greedy continuations.
 
 use burn::tensor::{Int, Tensor, TensorData};
 use cotnpot_engine::generate::{GenerateOptions, SamplingParams, generate};
@@ -7,15 +10,26 @@ use cotnpot_engine::{Device, LanguageModel};
 
 use crate::common::{QWEN, SMOLLM, fixture, model_file};
 
-/// Largest |ours − llama.cpp| allowed over the fixture's top-20 logits. llama.cpp's CPU matmuls
-/// quantize activations to 8 bits (Q8_0/Q8_K) before the dot product; we multiply in f32. That
-/// rounding alone moves logits by a few tenths on these models (see BENCHMARKS.md for the
-/// observed maxima), while a real bug (wrong RoPE pairing, a missing bias, a transposed
-/// weight) moves them by whole units and reorders the top-5.
-const MAX_LOGIT_DIFF: f32 = 1.0;
+/// Largest |ours − llama.cpp| allowed over llama.cpp's top-20 logits at every position.
+/// llama.cpp's CPU matmuls round activations to 8 bits and its KV cache to f16; the exact f32
+/// reference itself differs from llama.cpp by up to 1.30 (SmolLM2) on these fixtures. A real
+/// bug (RoPE pairing, a missing bias, a transposed weight) moves logits by whole units and
+/// breaks the f32 comparison below by orders of magnitude.
+const MAX_LOGIT_DIFF: f32 = 1.5;
+
+/// A disagreement in ranking is accepted only between tokens scored this close together.
+const NEAR_TIE: f32 = 0.5;
+
+/// Largest |ours − exact f32 reference|: both compute in f32, in different summation orders
+/// (observed: 1.0e-4 SmolLM2, 5e-5 Qwen2).
+const MAX_F32_DIFF: f32 = 1e-3;
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
 fn all_logits(lm: &LanguageModel, prompt: &[u32]) -> Vec<Vec<f32>> {
@@ -34,55 +48,101 @@ fn top_k(row: &[f32], k: usize) -> Vec<u32> {
     idx
 }
 
-fn check(model: &str, fixture_name: &str, device: Device) {
+fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
+    let options = GenerateOptions { max_tokens: tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: true };
+    // Decoded as a batch of two: both rows must agree, which checks the batched path too.
+    let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, prompt, 2, &options, &mut |_| {}, &|| false)).unwrap();
+    assert_eq!(out[0].tokens, out[1].tokens, "the two rows of a greedy batch differ");
+    out[0].tokens.clone()
+}
+
+fn against_llama_cpp(model: &str, fixture_name: &str, device: Device) {
     let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
     let golden = fixture(fixture_name);
     let prompts = golden["prompts"].as_array().unwrap();
-    let mut max_diff = 0f32;
-    let mut greedy_same = 0;
-    let mut report = Vec::new();
+    let (mut max_diff, mut sum_diff, mut compared) = (0f32, 0f64, 0usize);
+    let mut near_ties = 0;
+    let mut identical = 0;
+    let mut divergences = Vec::new();
     for p in prompts {
         let prompt = ids(&p["ids"]);
-        let ours = all_logits(&lm, &prompt);
-        for (pos, (row, want)) in ours.iter().zip(p["top"].as_array().unwrap()).enumerate() {
-            let want_ids = ids(&want["ids"]);
-            let mut ours5 = top_k(row, 5);
-            let mut want5 = want_ids[..5].to_vec();
-            ours5.sort_unstable();
-            want5.sort_unstable();
-            assert_eq!(ours5, want5, "{model}: top-5 differ at position {pos} of {:?}", p["text"]);
-            for (id, l) in want_ids.iter().zip(want["logits"].as_array().unwrap()) {
-                max_diff = max_diff.max((row[*id as usize] - l.as_f64().unwrap() as f32).abs());
+        for (pos, (row, want)) in all_logits(&lm, &prompt).iter().zip(p["top"].as_array().unwrap()).enumerate() {
+            let (want_ids, want_logits) = (ids(&want["ids"]), floats(&want["logits"]));
+            for (id, l) in want_ids.iter().zip(&want_logits) {
+                let diff = (row[*id as usize] - l).abs();
+                max_diff = max_diff.max(diff);
+                sum_diff += diff as f64;
+                compared += 1;
+            }
+            // A token of ours outside llama.cpp's top-5 must sit just below llama.cpp's 5th.
+            for swapped in top_k(row, 5).iter().filter(|id| !want_ids[..5].contains(id)) {
+                let gap = want_ids.iter().position(|id| id == swapped).map(|r| want_logits[4] - want_logits[r]);
+                assert!(
+                    matches!(gap, Some(g) if g <= NEAR_TIE),
+                    "{model}: top-5 differ at position {pos} of {:?}: token {swapped}, llama.cpp gap {gap:?}",
+                    p["text"]
+                );
+                near_ties += 1;
             }
         }
 
-        let options = GenerateOptions {
-            max_tokens: 64,
-            sampling: SamplingParams::greedy(),
-            stop_strings: vec![],
-            ignore_eos: true,
-        };
-        let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 2, &options, &mut |_| {}, &|| false)).unwrap();
-        assert_eq!(out[0].tokens, out[1].tokens, "{model}: the two rows of a greedy batch differ");
         let want = ids(&p["greedy"]);
-        if out[0].tokens == want {
-            greedy_same += 1;
-        } else {
-            let at = out[0].tokens.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
-            report.push(format!("{:?}: first divergence at token {at}", p["text"]));
+        let ours = greedy(&lm, &prompt, want.len());
+        match ours.iter().zip(&want).position(|(a, b)| a != b) {
+            None => identical += 1,
+            Some(at) => {
+                // Same prefix up to `at`; there our model must find llama.cpp's pick a near-tie.
+                let context: Vec<u32> = prompt.iter().chain(&want[..at]).copied().collect();
+                let last = all_logits(&lm, &context).pop().unwrap();
+                let gap = last[ours[at] as usize] - last[want[at] as usize];
+                assert!(gap <= NEAR_TIE, "{model}: greedy diverges at token {at} of {:?} by {gap} (not a near-tie)", p["text"]);
+                divergences.push(format!("token {at} (gap {gap:.3})"));
+            }
         }
     }
-    eprintln!("{model}: max |logit diff| {max_diff:.4}; greedy identical {greedy_same}/{} {report:?}", prompts.len());
+    eprintln!(
+        "{model} vs llama.cpp: max |logit diff| {max_diff:.4}, mean {:.4} over {compared}; {near_ties} top-5 near-tie swaps; \
+         greedy identical {identical}/{}; divergences {divergences:?}",
+        sum_diff / compared as f64,
+        prompts.len()
+    );
     assert!(max_diff <= MAX_LOGIT_DIFF, "{model}: max |logit diff| {max_diff}");
-    assert!(greedy_same * 10 >= prompts.len() * 9, "{model}: greedy identical for only {greedy_same}/{}: {report:?}", prompts.len());
+}
+
+fn against_exact_f32(model: &str, fixture_name: &str, device: Device) {
+    let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
+    let golden = fixture(fixture_name);
+    let mut max_diff = 0f32;
+    for p in golden["prompts"].as_array().unwrap() {
+        let prompt = ids(&p["ids"]);
+        for (row, want) in all_logits(&lm, &prompt).iter().zip(p["top"].as_array().unwrap()) {
+            assert_eq!(top_k(row, 5), ids(&want["ids"])[..5].to_vec());
+            for (id, l) in ids(&want["ids"]).iter().zip(floats(&want["logits"])) {
+                max_diff = max_diff.max((row[*id as usize] - l).abs());
+            }
+        }
+        assert_eq!(greedy(&lm, &prompt, ids(&p["greedy"]).len()), ids(&p["greedy"]), "{model}: greedy differs from the f32 reference");
+    }
+    eprintln!("{model} vs exact f32: max |logit diff| {max_diff:.5}");
+    assert!(max_diff <= MAX_F32_DIFF, "{model}: max |logit diff| vs f32 reference {max_diff}");
 }
 
 #[test]
 fn smollm2_matches_llama_cpp_on_cpu() {
-    check(SMOLLM, "smollm2.json", Device::flex());
+    against_llama_cpp(SMOLLM, "smollm2.json", Device::flex());
 }
 
 #[test]
 fn qwen2_matches_llama_cpp_on_cpu() {
-    check(QWEN, "qwen2.json", Device::flex());
+    against_llama_cpp(QWEN, "qwen2.json", Device::flex());
+}
+
+#[test]
+fn smollm2_matches_exact_f32_on_cpu() {
+    against_exact_f32(SMOLLM, "smollm2_f32.json", Device::flex());
+}
+
+#[test]
+fn qwen2_matches_exact_f32_on_cpu() {
+    against_exact_f32(QWEN, "qwen2_f32.json", Device::flex());
 }
