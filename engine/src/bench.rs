@@ -1,7 +1,6 @@
 //! Speed measurements shared by the native `cotnpot bench` and the page's benchmark mode.
 //! Clock and memory readings come from the caller, which knows its platform.
 
-use burn::tensor::{Int, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::generate::argmax;
@@ -18,11 +17,6 @@ pub struct Speeds {
     pub score_8x256_s: f64,
 }
 
-fn ids(values: &[u32], rows: usize, model: &Transformer) -> Tensor<2, Int> {
-    let v: Vec<i32> = values.iter().map(|&i| i as i32).collect();
-    Tensor::from_data(TensorData::new(v, [rows, values.len() / rows]), &model.device)
-}
-
 /// Deterministic pseudo-text token ids (avoiding the first 256 ids, where specials often live).
 fn token_ids(n: usize, vocab: usize, salt: u64) -> Vec<u32> {
     let mut rng = crate::generate::Rng::new(0xBE7C, salt);
@@ -32,12 +26,12 @@ fn token_ids(n: usize, vocab: usize, salt: u64) -> Vec<u32> {
 async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn Fn() -> f64) -> Result<f64, EngineError> {
     let mut cache = model.new_cache();
     let prompt = token_ids(32, model.config.vocab, 1);
-    let logits = to_vec(model.last_logits(ids(&prompt, 1, model), &mut cache)).await?;
+    let logits = to_vec(model.last_logits(&prompt, 1, &mut cache)).await?;
     let mut cache = cache.expand_batch(batch);
     let mut next = vec![argmax(&logits); batch];
     let start = now();
     for _ in 0..steps {
-        let logits = to_vec(model.last_logits(ids(&next, batch, model), &mut cache)).await?;
+        let logits = to_vec(model.last_logits(&next, batch, &mut cache)).await?;
         let vocab = model.config.vocab;
         next = (0..batch).map(|b| argmax(&logits[b * vocab..(b + 1) * vocab])).collect();
     }
@@ -50,7 +44,7 @@ pub async fn measure(model: &Transformer, decode_steps: usize, now: &dyn Fn() ->
     let prompt = token_ids(512, vocab, 2);
     let start = now();
     let mut cache = model.new_cache();
-    to_vec(model.last_logits(ids(&prompt, 1, model), &mut cache)).await?;
+    to_vec(model.last_logits(&prompt, 1, &mut cache)).await?;
     let prefill_tok_s = 512.0 / (now() - start);
 
     let decode_tok_s_batch1 = decode_rate(model, 1, decode_steps, now).await?;

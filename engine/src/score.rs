@@ -36,8 +36,7 @@ pub async fn score(model: &Transformer, prompt: &[u32], continuations: &[Vec<u32
     let d = model.config.d_model;
 
     let mut cache = model.new_cache();
-    let prompt_ids: Vec<i32> = prompt.iter().map(|&i| i as i32).collect();
-    let prompt_hidden = model.hidden(Tensor::from_data(TensorData::new(prompt_ids, [1, prompt.len()]), device), &mut cache);
+    let prompt_hidden = model.hidden(prompt, 1, &mut cache);
     let last_prompt = prompt_hidden.narrow(1, prompt.len() - 1, 1).repeat_dim(0, m);
 
     // Inputs are each continuation minus its last token, right-padded; padding sits after every
@@ -47,9 +46,9 @@ pub async fn score(model: &Transformer, prompt: &[u32], continuations: &[Vec<u32
         let mut cache = cache.expand_batch(m);
         let mut ids = Vec::with_capacity(m * inputs);
         for c in continuations {
-            ids.extend((0..inputs).map(|j| *c.get(j).unwrap_or(&0) as i32));
+            ids.extend((0..inputs).map(|j| *c.get(j).unwrap_or(&0)));
         }
-        let h = model.hidden(Tensor::from_data(TensorData::new(ids, [m, inputs]), device), &mut cache);
+        let h = model.hidden(&ids, m, &mut cache);
         Tensor::cat(vec![last_prompt, h], 1)
     } else {
         last_prompt

@@ -3,7 +3,6 @@
 mod rng;
 mod sampling;
 
-use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 pub use rng::Rng;
@@ -54,11 +53,6 @@ struct Sequence {
     rng: Rng,
 }
 
-fn ids_tensor(ids: &[u32], rows: usize, model: &Transformer) -> Tensor<2, Int> {
-    let values: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
-    Tensor::from_data(TensorData::new(values, [rows, ids.len() / rows]), &model.device)
-}
-
 pub(crate) fn check_tokens(ids: &[u32], model: &Transformer) -> Result<(), EngineError> {
     let vocab = model.config.vocab;
     match ids.iter().find(|&&id| id as usize >= vocab) {
@@ -92,7 +86,7 @@ pub async fn generate(
         .collect();
 
     let mut cache = model.new_cache();
-    let prefill = model.last_logits(ids_tensor(prompt, 1, model), &mut cache);
+    let prefill = model.last_logits(prompt, 1, &mut cache);
     let first = to_vec(prefill).await?;
     let mut logits: Vec<f32> = first.iter().copied().cycle().take(n * vocab).collect();
     let mut cache = cache.expand_batch(n);
@@ -121,20 +115,22 @@ pub async fn generate(
             if text.ends_with('\u{FFFD}') && step + 1 < options.max_tokens {
                 continue;
             }
-            let added = text.get(seq.text.len()..).unwrap_or("").to_string();
+            let streamed = seq.text.len();
             seq.text = text;
             if let Some(cut) = options.stop_strings.iter().filter_map(|s| seq.text.find(s.as_str())).min() {
                 seq.text.truncate(cut);
                 seq.stop = Some(StopReason::StopString);
             }
-            on_token(TokenEvent { seq: i, token, text: &added });
+            // Only text that survives a stop-string cut is streamed.
+            let added = seq.text.get(streamed..).unwrap_or("");
+            on_token(TokenEvent { seq: i, token, text: added });
         }
         if seqs.iter().all(|s| s.stop.is_some()) || step + 1 == options.max_tokens {
             break;
         }
         // Finished sequences keep decoding their last token so the batch stays rectangular.
         let next: Vec<u32> = seqs.iter().map(|s| *s.tokens.last().unwrap_or(&prompt[prompt.len() - 1])).collect();
-        let step_logits = model.last_logits(ids_tensor(&next, n, model), &mut cache);
+        let step_logits = model.last_logits(&next, n, &mut cache);
         logits = to_vec(step_logits).await?;
     }
 

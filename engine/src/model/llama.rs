@@ -1,7 +1,7 @@
 //! The llama decoder: pre-norm blocks of attention and SwiGLU, tied or separate output head.
 //! Qwen2 is the same graph with q/k/v biases and halves-style RoPE (see `qwen2.rs`).
 
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::config::ModelConfig;
 use super::layers::{Attention, KvCache, RmsNorm, Rope, SwiGlu, causal_mask};
@@ -31,12 +31,13 @@ impl Transformer {
         KvCache::new(self.config.layers)
     }
 
-    /// Final hidden states `[b, s, d]` for `tokens: [b, s]` following the cached positions.
-    pub fn hidden(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
-        let [b, s] = tokens.dims();
+    /// Final hidden states `[b, s, d]` for `tokens` (`b` rows of `s` ids, row-major, each id
+    /// inside the vocabulary) following the cached positions.
+    pub fn hidden(&self, tokens: &[u32], b: usize, cache: &mut KvCache) -> Tensor<3> {
+        let s = tokens.len() / b;
         let past = cache.len();
         let d = self.config.d_model;
-        let mut x = self.embedding.embed(tokens.reshape([b * s])).reshape([b, s, d]);
+        let mut x = self.embedding.embed(tokens, &self.device).reshape([b, s, d]);
         let rope = Rope::new(&self.config, past, s, &self.device);
         let mask = causal_mask(past, s, &self.device);
         for (i, block) in self.blocks.iter().enumerate() {
@@ -58,8 +59,8 @@ impl Transformer {
     }
 
     /// Logits of the last position only: `[b, vocab]`.
-    pub fn last_logits(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<2> {
-        let hidden = self.hidden(tokens, cache);
+    pub fn last_logits(&self, tokens: &[u32], b: usize, cache: &mut KvCache) -> Tensor<2> {
+        let hidden = self.hidden(tokens, b, cache);
         let [b, s, _] = hidden.dims();
         self.logits(hidden.narrow(1, s - 1, 1)).reshape([b, self.head().rows()])
     }

@@ -14,14 +14,26 @@ use crate::gguf::TensorType;
 /// a 150k-row vocabulary head small and inside WebGPU's buffer limits.
 const EXPAND_ELEMENTS: usize = 1 << 24;
 
+/// Upper bound on one stored block's code bytes: WebGPU's default storage-binding limit is
+/// 128 MiB, and a 150k-row embedding in 8-bit containers would exceed it in one buffer.
+const BLOCK_BYTES: usize = 64 << 20;
+
+/// Rows `[start, start + rows)` of a quantized matrix.
 #[derive(Debug, Clone)]
-pub struct QuantTensor {
+struct RowBlock {
+    start: usize,
+    rows: usize,
     /// `[rows, cols / per_word]`; word `w` of a row holds columns `w, w + cols/per_word, …`, so
     /// unpacking slot by slot and concatenating gives columns in order.
     codes: Tensor<2, Int>,
     /// `[rows, cols / group]`
     scales: Tensor<2>,
     offsets: Tensor<2>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QuantTensor {
+    blocks: Vec<RowBlock>,
     rows: usize,
     cols: usize,
     bits: u32,
@@ -34,24 +46,31 @@ impl QuantTensor {
         let bits = code_bits(ty);
         let per_word = (32 / bits) as usize;
         let words = cols / per_word;
-        let mut packed = vec![0i32; rows * words];
-        for r in 0..rows {
-            let row = &decoded.codes[r * cols..(r + 1) * cols];
-            for (c, &code) in row.iter().enumerate() {
-                let (slot, word) = (c / words, c % words);
-                packed[r * words + word] |= ((code as u32) << (slot as u32 * bits)) as i32;
-            }
-        }
         let groups = cols / decoded.group;
-        Self {
-            codes: Tensor::from_data(TensorData::new(packed, [rows, words]), device),
-            scales: Tensor::from_data(TensorData::new(decoded.scales.clone(), [rows, groups]), device),
-            offsets: Tensor::from_data(TensorData::new(decoded.offsets.clone(), [rows, groups]), device),
-            rows,
-            cols,
-            bits,
-            group: decoded.group,
-        }
+        let block_rows = (BLOCK_BYTES / (words * 4)).max(1);
+        let blocks = (0..rows)
+            .step_by(block_rows)
+            .map(|start| {
+                let n = block_rows.min(rows - start);
+                let mut packed = vec![0i32; n * words];
+                for r in 0..n {
+                    let row = &decoded.codes[(start + r) * cols..(start + r + 1) * cols];
+                    for (c, &code) in row.iter().enumerate() {
+                        let (slot, word) = (c / words, c % words);
+                        packed[r * words + word] |= ((code as u32) << (slot as u32 * bits)) as i32;
+                    }
+                }
+                let params = |v: &[f32]| Tensor::from_data(TensorData::new(v[start * groups..(start + n) * groups].to_vec(), [n, groups]), device);
+                RowBlock {
+                    start,
+                    rows: n,
+                    codes: Tensor::from_data(TensorData::new(packed, [n, words]), device),
+                    scales: params(&decoded.scales),
+                    offsets: params(&decoded.offsets),
+                }
+            })
+            .collect();
+        Self { blocks, rows, cols, bits, group: decoded.group }
     }
 
     pub fn rows(&self) -> usize {
@@ -67,8 +86,9 @@ impl QuantTensor {
         self.rows * (self.cols * self.bits as usize / 8 + self.cols / self.group * 8)
     }
 
-    fn expand(codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>, bits: u32, group: usize) -> Tensor<2> {
+    fn expand(&self, codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>) -> Tensor<2> {
         let [rows, words] = codes.dims();
+        let (bits, group) = (self.bits, self.group);
         let per_word = 32 / bits;
         let mask = (1i64 << bits) - 1;
         let slots: Vec<Tensor<2, Int>> = (0..per_word)
@@ -81,39 +101,63 @@ impl QuantTensor {
         w.reshape([rows, cols])
     }
 
-    /// Rows `[start, end)` expanded to f32.
-    pub fn expand_rows(&self, start: usize, end: usize) -> Tensor<2> {
-        Self::expand(
-            self.codes.clone().slice([start..end]),
-            self.scales.clone().slice([start..end]),
-            self.offsets.clone().slice([start..end]),
-            self.bits,
-            self.group,
+    /// Rows `[start, end)` of one block (block-local indices), expanded to f32.
+    fn expand_block_rows(&self, block: &RowBlock, start: usize, end: usize) -> Tensor<2> {
+        self.expand(
+            block.codes.clone().slice([start..end]),
+            block.scales.clone().slice([start..end]),
+            block.offsets.clone().slice([start..end]),
         )
     }
 
     /// The rows named by `ids` (an embedding lookup), expanded to f32: `[ids.len(), cols]`.
-    pub fn select_rows(&self, ids: Tensor<1, Int>) -> Tensor<2> {
-        Self::expand(
-            self.codes.clone().select(0, ids.clone()),
-            self.scales.clone().select(0, ids.clone()),
-            self.offsets.clone().select(0, ids),
-            self.bits,
-            self.group,
-        )
+    pub fn select_rows(&self, ids: &[u32]) -> Tensor<2> {
+        let device = self.blocks[0].codes.device();
+        let mut parts = Vec::new();
+        let mut order = Vec::with_capacity(ids.len());
+        for block in &self.blocks {
+            let (positions, local): (Vec<usize>, Vec<i32>) = ids
+                .iter()
+                .enumerate()
+                .filter(|&(_, &id)| (block.start..block.start + block.rows).contains(&(id as usize)))
+                .map(|(pos, &id)| (pos, (id as usize - block.start) as i32))
+                .unzip();
+            if local.is_empty() {
+                continue;
+            }
+            let n = local.len();
+            let local: Tensor<1, Int> = Tensor::from_data(TensorData::new(local, [n]), &device);
+            parts.push(self.expand(
+                block.codes.clone().select(0, local.clone()),
+                block.scales.clone().select(0, local.clone()),
+                block.offsets.clone().select(0, local),
+            ));
+            order.extend(positions);
+        }
+        let gathered = Tensor::cat(parts, 0);
+        if order.windows(2).all(|w| w[0] < w[1]) {
+            return gathered;
+        }
+        // Row i of `gathered` belongs at position order[i]; invert that permutation.
+        let mut source = vec![0i32; order.len()];
+        for (i, &pos) in order.iter().enumerate() {
+            source[pos] = i as i32;
+        }
+        let n = source.len();
+        gathered.select(0, Tensor::from_data(TensorData::new(source, [n]), &device))
     }
 
     /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, expanding a bounded block of rows at a time.
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
         let chunk = (EXPAND_ELEMENTS / self.cols).max(1);
-        let parts: Vec<Tensor<2>> = (0..self.rows)
-            .step_by(chunk)
-            .map(|start| {
-                let end = (start + chunk).min(self.rows);
-                x.clone().matmul(self.expand_rows(start, end).transpose())
-            })
-            .collect();
-        if parts.len() == 1 { parts.into_iter().next().unwrap() } else { Tensor::cat(parts, 1) }
+        let mut parts = Vec::new();
+        for block in &self.blocks {
+            for start in (0..block.rows).step_by(chunk) {
+                let end = (start + chunk).min(block.rows);
+                parts.push(x.clone().matmul(self.expand_block_rows(block, start, end).transpose()));
+            }
+        }
+        if parts.len() == 1 { parts.pop().unwrap() } else { Tensor::cat(parts, 1) }
     }
 }
 
@@ -181,13 +225,17 @@ impl Weight {
         y.reshape([b, s, out])
     }
 
-    /// Embedding rows for token ids.
-    pub fn embed(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+    /// Embedding rows for token ids (checked against the vocabulary by the caller).
+    pub fn embed(&self, ids: &[u32], device: &Device) -> Tensor<2> {
         match self {
-            Weight::Dense(w) => w.clone().select(0, ids),
+            Weight::Dense(w) => {
+                let ids: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+                let n = ids.len();
+                w.clone().select(0, Tensor::from_data(TensorData::new(ids, [n]), device))
+            }
             Weight::Quant(q) => q.select_rows(ids),
             Weight::Host(h, device) => {
-                let rows: Vec<usize> = ids.into_data().convert::<i64>().try_into_vec::<i64>().expect("ids").iter().map(|&i| i as usize).collect();
+                let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
                 Tensor::from_data(TensorData::new(h.gather_rows(&rows), [rows.len(), h.cols()]), device)
             }
         }

@@ -4,7 +4,6 @@
 //! - an exact f32 numpy forward pass written from the equations (tests/reference/numpy_forward.py):
 //!   tight logit agreement and identical greedy continuations.
 
-use burn::tensor::{Int, Tensor, TensorData};
 use cotnpot_engine::generate::{GenerateOptions, SamplingParams, generate};
 use cotnpot_engine::{Device, LanguageModel};
 
@@ -34,9 +33,7 @@ fn floats(v: &serde_json::Value) -> Vec<f32> {
 
 fn all_logits(lm: &LanguageModel, prompt: &[u32]) -> Vec<Vec<f32>> {
     let mut cache = lm.model.new_cache();
-    let values: Vec<i32> = prompt.iter().map(|&i| i as i32).collect();
-    let tokens: Tensor<2, Int> = Tensor::from_data(TensorData::new(values, [1, prompt.len()]), &lm.model.device);
-    let logits = lm.model.logits(lm.model.hidden(tokens, &mut cache));
+    let logits = lm.model.logits(lm.model.hidden(prompt, 1, &mut cache));
     let flat = logits.into_data().try_into_vec::<f32>().unwrap();
     flat.chunks(lm.model.config.vocab).map(<[f32]>::to_vec).collect()
 }
@@ -56,10 +53,10 @@ fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
     out[0].tokens.clone()
 }
 
-fn against_llama_cpp(model: &str, fixture_name: &str, device: Device) {
+fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Limit) {
     let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
     let golden = fixture(fixture_name);
-    let prompts = golden["prompts"].as_array().unwrap();
+    let prompts = &golden["prompts"].as_array().unwrap()[..limit.prompts];
     let (mut max_diff, mut sum_diff, mut compared) = (0f32, 0f64, 0usize);
     let mut near_ties = 0;
     let mut identical = 0;
@@ -86,7 +83,7 @@ fn against_llama_cpp(model: &str, fixture_name: &str, device: Device) {
             }
         }
 
-        let want = ids(&p["greedy"]);
+        let want = ids(&p["greedy"])[..limit.greedy_tokens].to_vec();
         let ours = greedy(&lm, &prompt, want.len());
         match ours.iter().zip(&want).position(|(a, b)| a != b) {
             None => identical += 1,
@@ -109,11 +106,11 @@ fn against_llama_cpp(model: &str, fixture_name: &str, device: Device) {
     assert!(max_diff <= MAX_LOGIT_DIFF, "{model}: max |logit diff| {max_diff}");
 }
 
-fn against_exact_f32(model: &str, fixture_name: &str, device: Device) {
+fn against_exact_f32(model: &str, fixture_name: &str, device: Device, limit: Limit) {
     let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
     let golden = fixture(fixture_name);
     let mut max_diff = 0f32;
-    for p in golden["prompts"].as_array().unwrap() {
+    for p in &golden["prompts"].as_array().unwrap()[..limit.prompts] {
         let prompt = ids(&p["ids"]);
         for (row, want) in all_logits(&lm, &prompt).iter().zip(p["top"].as_array().unwrap()) {
             assert_eq!(top_k(row, 5), ids(&want["ids"])[..5].to_vec());
@@ -121,28 +118,70 @@ fn against_exact_f32(model: &str, fixture_name: &str, device: Device) {
                 max_diff = max_diff.max((row[*id as usize] - l).abs());
             }
         }
-        assert_eq!(greedy(&lm, &prompt, ids(&p["greedy"]).len()), ids(&p["greedy"]), "{model}: greedy differs from the f32 reference");
+        let want = ids(&p["greedy"])[..limit.greedy_tokens].to_vec();
+        assert_eq!(greedy(&lm, &prompt, want.len()), want, "{model}: greedy differs from the f32 reference");
     }
     eprintln!("{model} vs exact f32: max |logit diff| {max_diff:.5}");
     assert!(max_diff <= MAX_F32_DIFF, "{model}: max |logit diff| vs f32 reference {max_diff}");
 }
 
+/// How much of a fixture a run checks.
+#[derive(Clone, Copy)]
+struct Limit {
+    prompts: usize,
+    greedy_tokens: usize,
+}
+
+const FULL: Limit = Limit { prompts: usize::MAX, greedy_tokens: 64 };
+
+impl Limit {
+    fn of(self, fixture: &str) -> Limit {
+        let golden = crate::common::fixture(fixture);
+        let p = &golden["prompts"];
+        Limit {
+            prompts: self.prompts.min(p.as_array().unwrap().len()),
+            greedy_tokens: self.greedy_tokens.min(p[0]["greedy"].as_array().unwrap().len()),
+        }
+    }
+}
+
 #[test]
 fn smollm2_matches_llama_cpp_on_cpu() {
-    against_llama_cpp(SMOLLM, "smollm2.json", Device::flex());
+    against_llama_cpp(SMOLLM, "smollm2.json", Device::flex(), FULL.of("smollm2.json"));
 }
 
 #[test]
 fn qwen2_matches_llama_cpp_on_cpu() {
-    against_llama_cpp(QWEN, "qwen2.json", Device::flex());
+    against_llama_cpp(QWEN, "qwen2.json", Device::flex(), FULL.of("qwen2.json"));
 }
 
 #[test]
 fn smollm2_matches_exact_f32_on_cpu() {
-    against_exact_f32(SMOLLM, "smollm2_f32.json", Device::flex());
+    against_exact_f32(SMOLLM, "smollm2_f32.json", Device::flex(), FULL.of("smollm2_f32.json"));
 }
 
 #[test]
 fn qwen2_matches_exact_f32_on_cpu() {
-    against_exact_f32(QWEN, "qwen2_f32.json", Device::flex());
+    against_exact_f32(QWEN, "qwen2_f32.json", Device::flex(), FULL.of("qwen2_f32.json"));
+}
+
+/// One wgpu runtime per process (burn initialises it once).
+fn wgpu_device() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE.get_or_init(|| pollster::block_on(cotnpot_engine::backend::wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)")).clone()
+}
+
+// wgpu runs here on lavapipe (Vulkan on the CPU), where decoding is slow: every prompt position
+// is checked, greedy decoding only for a few tokens.
+const WGPU: Limit = Limit { prompts: usize::MAX, greedy_tokens: 3 };
+
+#[test]
+fn smollm2_matches_references_on_wgpu() {
+    against_exact_f32(SMOLLM, "smollm2_f32.json", wgpu_device(), WGPU.of("smollm2_f32.json"));
+    against_llama_cpp(SMOLLM, "smollm2.json", wgpu_device(), Limit { prompts: 4, ..WGPU }.of("smollm2.json"));
+}
+
+#[test]
+fn qwen2_matches_references_on_wgpu() {
+    against_exact_f32(QWEN, "qwen2_f32.json", wgpu_device(), Limit { prompts: 2, greedy_tokens: 2 }.of("qwen2_f32.json"));
 }

@@ -1,0 +1,94 @@
+//! Generation and scoring entry points on SmolLM2 (CPU backend): reproducibility, stop conditions,
+//! cancellation, typed errors, and log-probs equal to a plain forward pass.
+
+use std::cell::Cell;
+
+use cotnpot_engine::generate::{GenerateOptions, SamplingParams, StopReason, generate};
+use cotnpot_engine::score::score;
+use cotnpot_engine::{Device, EngineError, LanguageModel};
+
+use crate::common::{SMOLLM, model_file};
+
+fn smollm() -> LanguageModel {
+    LanguageModel::load(&model_file(SMOLLM), None, &Device::flex()).unwrap()
+}
+
+fn sampled(seed: u64, max_tokens: usize) -> GenerateOptions {
+    GenerateOptions {
+        max_tokens,
+        sampling: SamplingParams { temperature: 0.9, seed, ..SamplingParams::default() },
+        stop_strings: vec![],
+        ignore_eos: true,
+    }
+}
+
+#[test]
+fn sampling_is_seeded_and_rows_differ() {
+    let lm = smollm();
+    let prompt = lm.tokenizer.encode(&lm.chat_prompt(None, "Tell me a story about a cat.").unwrap()).unwrap();
+    let run = |seed| pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 3, &sampled(seed, 12), &mut |_| {}, &|| false)).unwrap();
+    let (a, b, c) = (run(5), run(5), run(6));
+    let tokens = |g: &Vec<cotnpot_engine::generate::Generated>| g.iter().map(|s| s.tokens.clone()).collect::<Vec<_>>();
+    assert_eq!(tokens(&a), tokens(&b), "same seed, same tokens");
+    assert_ne!(tokens(&a), tokens(&c), "another seed, other tokens");
+    assert!(a[0].tokens != a[1].tokens || a[1].tokens != a[2].tokens, "the batch's rows are independent samples");
+}
+
+#[test]
+fn streaming_stop_strings_and_cancellation() {
+    let lm = smollm();
+    let prompt = lm.tokenizer.encode("1, 2, 3, 4, 5,").unwrap();
+
+    let mut streamed = vec![String::new(); 2];
+    let options = GenerateOptions { stop_strings: vec![",".into()], ..sampled(0, 40) };
+    let options = GenerateOptions { sampling: SamplingParams::greedy(), ..options };
+    let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 2, &options, &mut |e| streamed[e.seq].push_str(e.text), &|| false)).unwrap();
+    for (g, s) in out.iter().zip(&streamed) {
+        assert_eq!(g.stop, StopReason::StopString, "{:?}", g.text);
+        assert!(!g.text.is_empty() && !g.text.contains(','), "{:?}", g.text);
+        assert_eq!(s, &g.text, "the stream is exactly the final text");
+    }
+
+    let steps = Cell::new(0);
+    let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 2, &sampled(1, 40), &mut |_| {}, &|| {
+        steps.set(steps.get() + 1);
+        steps.get() > 3
+    }))
+    .unwrap();
+    assert!(out.iter().all(|g| g.stop == StopReason::Cancelled && g.tokens.len() == 3), "{out:?}");
+}
+
+#[test]
+fn bad_requests_are_typed_errors() {
+    let lm = smollm();
+    let run = |prompt: &[u32], max_tokens| pollster::block_on(generate(&lm.model, &lm.tokenizer, prompt, 1, &sampled(0, max_tokens), &mut |_| {}, &|| false));
+    assert!(matches!(run(&[], 4), Err(EngineError::EmptyPrompt)));
+    assert!(matches!(run(&[1, 49152], 4), Err(EngineError::BadToken { id: 49152, .. })));
+    assert!(matches!(run(&[1, 2], 1 << 20), Err(EngineError::ContextOverflow { .. })));
+    assert!(matches!(pollster::block_on(score(&lm.model, &[1], &[vec![u32::MAX]])), Err(EngineError::BadToken { .. })));
+}
+
+#[test]
+fn scores_equal_log_softmax_of_a_plain_forward() {
+    let lm = smollm();
+    let prompt = lm.tokenizer.encode("Question: What is 6 times 7?\nAnswer:").unwrap();
+    let continuations: Vec<Vec<u32>> = [" 42", " The answer is 42.", " 13, because six and seven make thirteen"]
+        .iter()
+        .map(|t| lm.tokenizer.encode_plain(t).unwrap())
+        .collect();
+    let batched = pollster::block_on(score(&lm.model, &prompt, &continuations)).unwrap();
+    for (c, got) in continuations.iter().zip(&batched) {
+        let full: Vec<u32> = prompt.iter().chain(c).copied().collect();
+        let mut cache = lm.model.new_cache();
+        let logits = lm.model.logits(lm.model.hidden(&full, 1, &mut cache)).into_data().try_into_vec::<f32>().unwrap();
+        let vocab = lm.model.config.vocab;
+        assert_eq!(got.len(), c.len());
+        for (j, &token) in c.iter().enumerate() {
+            let row = &logits[(prompt.len() + j - 1) * vocab..(prompt.len() + j) * vocab];
+            let max = row.iter().copied().fold(f32::MIN, f32::max);
+            let log_z = max + row.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+            let want = row[token as usize] - log_z;
+            assert!((got[j] - want).abs() < 1e-3, "token {j}: {} vs {want}", got[j]);
+        }
+    }
+}
