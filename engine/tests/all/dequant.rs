@@ -1,15 +1,18 @@
-//! Every block format in the real files against gguf-py's independent numpy dequantiser.
+//! Every block format against gguf-py's independent numpy dequantiser: on the two real model
+//! files, and on a small file of seeded random blocks in every supported format
+//! (tests/reference/make_format_samples.py) for the formats neither model uses.
 
+use std::collections::BTreeSet;
+
+use cotnpot_engine::gguf::GgufFile;
 use cotnpot_engine::quant::dequantize;
 
-use crate::common::{QWEN, SMOLLM, fixture, model_file};
+use crate::common::{QWEN, SMOLLM, fixture, model_file, repo};
 
-#[test]
-fn dequantization_matches_gguf_py() {
-    let fixtures = fixture("dequant.json");
-    let files = [(SMOLLM, model_file(SMOLLM)), (QWEN, model_file(QWEN))];
-    let mut types_seen = std::collections::BTreeSet::new();
-    for case in fixtures.as_array().unwrap() {
+/// Checks each fixture tensor's windows; returns the types seen.
+fn check(fixture_name: &str, files: &[(&str, GgufFile)]) -> BTreeSet<String> {
+    let mut types_seen = BTreeSet::new();
+    for case in fixture(fixture_name).as_array().unwrap() {
         let file = &files.iter().find(|(n, _)| *n == case["file"].as_str().unwrap()).unwrap().1;
         let info = file.header.tensor(case["tensor"].as_str().unwrap()).unwrap();
         assert_eq!(info.elements(), case["elements"].as_u64().unwrap());
@@ -26,7 +29,23 @@ fn dequantization_matches_gguf_py() {
         }
         types_seen.insert(case["type"].as_str().unwrap().to_string());
     }
-    let want: std::collections::BTreeSet<String> =
-        ["F32", "Q4_1", "Q8_0", "Q5_0", "Q4_K", "Q6_K"].iter().map(|s| s.to_string()).collect();
-    assert_eq!(types_seen, want);
+    types_seen
+}
+
+fn names(types: &[&str]) -> BTreeSet<String> {
+    types.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn real_model_tensors_match_gguf_py() {
+    let files = [(SMOLLM, model_file(SMOLLM)), (QWEN, model_file(QWEN))];
+    assert_eq!(check("dequant.json", &files), names(&["F32", "Q4_1", "Q8_0", "Q5_0", "Q4_K", "Q6_K"]));
+}
+
+#[test]
+fn every_format_matches_gguf_py() {
+    let bytes = std::fs::read(repo().join("tests/fixtures/format_samples.gguf")).unwrap();
+    let files = [("format_samples.gguf", GgufFile::from_bytes(bytes).unwrap())];
+    let all = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16"];
+    assert_eq!(check("dequant_formats.json", &files), names(&all));
 }
