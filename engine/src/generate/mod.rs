@@ -103,7 +103,12 @@ pub async fn generate(
                 continue;
             }
             let row = &mut logits[i * vocab..(i + 1) * vocab];
-            let history: Vec<u32> = prompt.iter().chain(&seq.tokens).copied().collect();
+            // The history is only read by the repetition penalty; skip the copy when it is off.
+            let history: Vec<u32> = if options.sampling.repetition_penalty != 1.0 {
+                prompt.iter().chain(&seq.tokens).copied().collect()
+            } else {
+                Vec::new()
+            };
             let token = sample(row, &history, &options.sampling, &mut seq.rng);
             seq.tokens.push(token);
             if !options.ignore_eos && tokenizer.is_stop(token) {

@@ -41,3 +41,21 @@ fn decode_round_trips_and_rejects_unknown_ids() {
     assert!(tokenizer.decode(&[49152]).is_err());
     assert!(tokenizer.is_stop(tokenizer.token_to_id("<|im_end|>").unwrap()));
 }
+
+#[test]
+fn chat_templates_render_like_llama_cpp_python() {
+    let golden = fixture("chat.json");
+    for model in [SMOLLM, QWEN] {
+        let file = model_file(model);
+        let template = cotnpot_engine::tokenizer::ChatTemplate::from_gguf(&file.header).unwrap();
+        for case in golden[model].as_array().unwrap() {
+            let messages: Vec<cotnpot_engine::tokenizer::Message> = case["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| cotnpot_engine::tokenizer::Message::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+                .collect();
+            assert_eq!(template.render(&messages).unwrap(), case["prompt"].as_str().unwrap(), "{model}");
+        }
+    }
+}
