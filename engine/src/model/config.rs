@@ -75,7 +75,8 @@ impl ModelConfig {
             rms_eps: header.f64(&key("attention.layer_norm_rms_epsilon"))?,
             vocab,
             context: header.get(&key("context_length")).and_then(|v| v.as_u64()).unwrap_or(2048) as usize,
-            qkv_bias: family == Family::Qwen2,
+            // Qwen2 files carry q/k/v biases; read from the tensors, not assumed from the family.
+            qkv_bias: super::qwen2::has_qkv_bias(header),
         })
     }
 }

@@ -3,10 +3,9 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
-use super::config::{Family, ModelConfig};
+use super::config::ModelConfig;
 use super::layers::{Attention, RmsNorm, SwiGlu};
 use super::llama::{Block, Transformer};
-use super::qwen2;
 use crate::gguf::{GgufError, GgufFile, TensorInfo};
 use std::sync::Arc;
 
@@ -64,10 +63,7 @@ impl Loader<'_> {
 }
 
 pub fn load_model(file: &GgufFile, device: &Device) -> Result<Transformer, LoadError> {
-    let mut config = ModelConfig::from_gguf(&file.header)?;
-    if config.family == Family::Qwen2 {
-        config.qkv_bias = qwen2::has_qkv_bias(&file.header);
-    }
+    let config = ModelConfig::from_gguf(&file.header)?;
     let loader = Loader { file, device, host_kernels: crate::backend::is_cpu(device) };
     let (d, ff, hd) = (config.d_model, config.d_ff, config.head_dim);
     let (q_out, kv_out) = (config.heads * hd, config.kv_heads * hd);

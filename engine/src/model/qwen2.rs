@@ -4,7 +4,7 @@
 use crate::gguf::GgufHeader;
 
 /// Bias tensor names of one block; present in every Qwen2 GGUF.
-pub fn qkv_bias_names(block: usize) -> [String; 3] {
+fn qkv_bias_names(block: usize) -> [String; 3] {
     ["attn_q", "attn_k", "attn_v"].map(|n| format!("blk.{block}.{n}.bias"))
 }
 
