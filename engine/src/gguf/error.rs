@@ -19,7 +19,7 @@ pub enum GgufError {
     NestingTooDeep(usize),
     #[error("tensor {name}: {dims} dimensions (at most 4)")]
     TooManyDims { name: String, dims: u32 },
-    #[error("tensor {name}: shape {shape:?} has a zero or overflowing element count")]
+    #[error("tensor {name}: shape {shape:?} has no dimensions, or a zero or overflowing element count")]
     BadShape { name: String, shape: Vec<u64> },
     #[error("tensor {name}: ggml type {type_id} is not supported")]
     UnsupportedTensorType { name: String, type_id: u32 },

@@ -138,7 +138,7 @@ impl GgufHeader {
 
     /// Bytes the data section must hold for every tensor to be in range.
     pub fn data_len_needed(&self) -> u64 {
-        self.tensors.iter().map(|t| t.offset + t.byte_len()).max().unwrap_or(0)
+        self.tensors.iter().map(|t| t.offset.saturating_add(t.byte_len())).max().unwrap_or(0)
     }
 }
 
@@ -156,8 +156,9 @@ fn read_tensor_info(cursor: &mut Cursor, alignment: u64) -> Result<TensorInfo, G
     let offset = cursor.u64()?;
 
     let elements = shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    // Zero dimensions would make an empty product of 1 with no innermost dimension to block.
     let elements = match elements {
-        Some(n) if n > 0 && n < (1 << 40) => n,
+        Some(n) if !shape.is_empty() && n > 0 && n < (1 << 40) => n,
         _ => return Err(GgufError::BadShape { name, shape }),
     };
     let ty = TensorType::from_id(type_id).ok_or_else(|| GgufError::UnsupportedTensorType { name: name.clone(), type_id })?;

@@ -101,6 +101,8 @@ fn corrupt_tensor_infos_give_their_errors() {
     let offset_at = type_at + 4;
     let parse = |b: &[u8]| GgufHeader::parse(b).unwrap_err();
     assert!(matches!(parse(&patched(&bytes, dims_at, &9u32.to_le_bytes())), GgufError::TooManyDims { .. }));
+    // Found by the fuzzer: zero dimensions once reached an index panic.
+    assert!(matches!(parse(&patched(&bytes, dims_at, &0u32.to_le_bytes())), GgufError::BadShape { .. }));
     assert!(matches!(parse(&patched(&bytes, dims_at + 4, &0u64.to_le_bytes())), GgufError::BadShape { .. }));
     assert!(matches!(parse(&patched(&bytes, type_at, &77u32.to_le_bytes())), GgufError::UnsupportedTensorType { type_id: 77, .. }));
     assert!(matches!(parse(&patched(&bytes, dims_at + 4, &33u64.to_le_bytes())), GgufError::PartialBlock { .. }));
