@@ -1,5 +1,5 @@
 //! Any byte string fed to the GGUF reader gives a header or a typed error, never a panic.
-//! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run gguf_parse` (seed corpus: tests/fuzz-seeds.sh).
+//! Run from fuzz/: `RUSTC_BOOTSTRAP=1 cargo fuzz run gguf_parse` (a good seed: tests/fixtures/format_samples.gguf).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
