@@ -135,11 +135,6 @@ impl GgufHeader {
     pub fn has_tensor(&self, name: &str) -> bool {
         self.tensor_index.contains_key(name)
     }
-
-    /// Bytes the data section must hold for every tensor to be in range.
-    pub fn data_len_needed(&self) -> u64 {
-        self.tensors.iter().map(|t| t.offset.saturating_add(t.byte_len())).max().unwrap_or(0)
-    }
 }
 
 fn read_tensor_info(cursor: &mut Cursor, alignment: u64) -> Result<TensorInfo, GgufError> {
