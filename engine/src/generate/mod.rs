@@ -72,6 +72,49 @@ pub async fn generate(
     on_token: &mut dyn FnMut(TokenEvent),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Generated>, EngineError> {
+    check_prompt(prompt, options, model)?;
+    let mut cache = model.new_cache();
+    let prefill = model.last_logits(prompt, 1, &mut cache);
+    let first = to_vec(prefill).await?;
+    let logits: Vec<f32> = first.iter().copied().cycle().take(n * model.config.vocab).collect();
+    let cache = cache.expand_batch(n);
+    let prompts = vec![prompt; n];
+    decode(model, tokenizer, &prompts, cache, logits, options, on_token, cancelled).await
+}
+
+/// Continues each of several different prompts once, all in one batch (row `i` of the result
+/// belongs to `prompts[i]`; token events carry that index). Shorter prompts are left-padded and
+/// the padding is masked out, so each row computes what it would alone.
+pub async fn generate_each(
+    model: &Transformer,
+    tokenizer: &Tokenizer,
+    prompts: &[Vec<u32>],
+    options: &GenerateOptions,
+    on_token: &mut dyn FnMut(TokenEvent),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<Generated>, EngineError> {
+    if prompts.is_empty() {
+        return Ok(Vec::new());
+    }
+    for p in prompts {
+        check_prompt(p, options, model)?;
+    }
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    check_prompt(&vec![0; longest], options, model)?;
+    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let mut ids = Vec::with_capacity(prompts.len() * longest);
+    for (p, &pad) in prompts.iter().zip(&padding) {
+        // The filler is the row's own first token: any in-vocabulary id works, it is masked.
+        ids.extend(std::iter::repeat_n(p[0], pad));
+        ids.extend_from_slice(p);
+    }
+    let mut cache = model.new_padded_cache(padding);
+    let logits = to_vec(model.last_logits(&ids, prompts.len(), &mut cache)).await?;
+    let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    decode(model, tokenizer, &prompts, cache, logits, options, on_token, cancelled).await
+}
+
+fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) -> Result<(), EngineError> {
     if prompt.is_empty() {
         return Err(EngineError::EmptyPrompt);
     }
@@ -80,16 +123,26 @@ pub async fn generate(
     if needed > model.config.context {
         return Err(EngineError::ContextOverflow { needed, context: model.config.context });
     }
+    Ok(())
+}
+
+/// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt.
+#[allow(clippy::too_many_arguments)]
+async fn decode(
+    model: &Transformer,
+    tokenizer: &Tokenizer,
+    prompts: &[&[u32]],
+    mut cache: crate::model::KvCache,
+    mut logits: Vec<f32>,
+    options: &GenerateOptions,
+    on_token: &mut dyn FnMut(TokenEvent),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<Generated>, EngineError> {
     let vocab = model.config.vocab;
+    let n = prompts.len();
     let mut seqs: Vec<Sequence> = (0..n)
         .map(|i| Sequence { tokens: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) })
         .collect();
-
-    let mut cache = model.new_cache();
-    let prefill = model.last_logits(prompt, 1, &mut cache);
-    let first = to_vec(prefill).await?;
-    let mut logits: Vec<f32> = first.iter().copied().cycle().take(n * vocab).collect();
-    let mut cache = cache.expand_batch(n);
 
     for step in 0..options.max_tokens {
         if cancelled() {
@@ -105,7 +158,7 @@ pub async fn generate(
             let row = &mut logits[i * vocab..(i + 1) * vocab];
             // The history is only read by the repetition penalty; skip the copy when it is off.
             let history: Vec<u32> = if options.sampling.repetition_penalty != 1.0 {
-                prompt.iter().chain(&seq.tokens).copied().collect()
+                prompts[i].iter().chain(&seq.tokens).copied().collect()
             } else {
                 Vec::new()
             };
@@ -134,7 +187,7 @@ pub async fn generate(
             break;
         }
         // Finished sequences keep decoding their last token so the batch stays rectangular.
-        let next: Vec<u32> = seqs.iter().map(|s| *s.tokens.last().unwrap_or(&prompt[prompt.len() - 1])).collect();
+        let next: Vec<u32> = seqs.iter().zip(prompts).map(|(s, p)| *s.tokens.last().unwrap_or(&p[p.len() - 1])).collect();
         let step_logits = model.last_logits(&next, n, &mut cache);
         logits = to_vec(step_logits).await?;
     }

@@ -87,11 +87,40 @@ impl Rope {
 pub struct KvCache {
     layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
     len: usize,
+    /// Left-padding of each row when a batch holds prompts of different lengths (empty: none).
+    padding: Vec<usize>,
 }
 
 impl KvCache {
     pub fn new(layers: usize) -> Self {
-        Self { layers: vec![None; layers], len: 0 }
+        Self { layers: vec![None; layers], len: 0, padding: Vec::new() }
+    }
+
+    /// An empty cache for a batch whose row `i` starts with `padding[i]` filler positions that
+    /// no real position may attend to. RoPE depends only on distances, so a row shifted right by
+    /// its padding computes what it would alone.
+    pub fn with_padding(layers: usize, padding: Vec<usize>) -> Self {
+        Self { layers: vec![None; layers], len: 0, padding }
+    }
+
+    /// Additive mask `[1 or b, s, len + s]` for `s` new positions: causal, and blind to padding.
+    pub fn mask(&self, s: usize, device: &Device) -> Tensor<3> {
+        let past = self.len;
+        let t = past + s;
+        let rows = self.padding.len().max(1);
+        let mut values = Vec::with_capacity(rows * s * t);
+        for r in 0..rows {
+            let pad = self.padding.get(r).copied().unwrap_or(0);
+            for i in 0..s {
+                let q = past + i;
+                // A filler position attends to itself only, so its values stay finite.
+                values.extend((0..t).map(|j| {
+                    let visible = j <= q && (j >= pad || j == q);
+                    if visible { 0.0 } else { f32::NEG_INFINITY }
+                }));
+            }
+        }
+        Tensor::from_data(TensorData::new(values, [rows, s, t]), device)
     }
 
     /// Positions cached.
@@ -110,7 +139,7 @@ impl KvCache {
             .iter()
             .map(|l| l.as_ref().map(|(k, v)| (k.clone().repeat_dim(0, n), v.clone().repeat_dim(0, n))))
             .collect();
-        Self { layers, len: self.len }
+        Self { layers, len: self.len, padding: self.padding.iter().copied().cycle().take(n * self.padding.len()).collect() }
     }
 
     fn append(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
@@ -147,13 +176,13 @@ fn with_bias(x: Tensor<3>, bias: &Option<Tensor<1>>) -> Tensor<3> {
 }
 
 impl Attention {
-    /// `x: [b, s, d]` at positions `[cache.len(), cache.len() + s)`; `mask: [s, t]` additive.
+    /// `x: [b, s, d]` at positions `[cache.len(), cache.len() + s)`; `mask: [1 or b, s, t]` additive.
     pub fn forward(
         &self,
         x: Tensor<3>,
         config: &ModelConfig,
         rope: &Rope,
-        mask: &Tensor<2>,
+        mask: &Tensor<3>,
         cache: &mut KvCache,
         layer: usize,
     ) -> Tensor<3> {
@@ -171,7 +200,8 @@ impl Attention {
         // Queries grouped by the kv head they read: [b, kv, group·s, hd].
         let q = q.swap_dims(1, 2).reshape([b, kv, group * s, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
-        let mask = mask.clone().reshape([1, 1, s, t]).repeat_dim(2, group).reshape([1, 1, group * s, t]);
+        let rows = mask.dims()[0];
+        let mask = mask.clone().reshape([rows, 1, s, t]).repeat_dim(2, group).reshape([rows, 1, group * s, t]);
         let weights = softmax(scores + mask, 3);
         let out = weights.matmul(v).reshape([b, h, s, hd]).swap_dims(1, 2).reshape([b, s, h * hd]);
         self.o.forward(out)
@@ -190,13 +220,4 @@ impl SwiGlu {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.down.forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
     }
-}
-
-/// Additive causal mask for `s` new positions after `past` cached ones: `[s, past + s]`.
-pub fn causal_mask(past: usize, s: usize, device: &Device) -> Tensor<2> {
-    let t = past + s;
-    let values: Vec<f32> = (0..s)
-        .flat_map(|i| (0..t).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
-        .collect();
-    Tensor::from_data(TensorData::new(values, [s, t]), device)
 }

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::config::ModelConfig;
-use super::layers::{Attention, KvCache, RmsNorm, Rope, SwiGlu, causal_mask};
+use super::layers::{Attention, KvCache, RmsNorm, Rope, SwiGlu};
 use crate::quant::Weight;
 
 #[derive(Debug, Clone)]
@@ -31,6 +31,11 @@ impl Transformer {
         KvCache::new(self.config.layers)
     }
 
+    /// A cache for a batch of left-padded rows (see [`KvCache::with_padding`]).
+    pub fn new_padded_cache(&self, padding: Vec<usize>) -> KvCache {
+        KvCache::with_padding(self.config.layers, padding)
+    }
+
     /// Final hidden states `[b, s, d]` for `tokens` (`b` rows of `s` ids, row-major, each id
     /// inside the vocabulary) following the cached positions.
     pub fn hidden(&self, tokens: &[u32], b: usize, cache: &mut KvCache) -> Tensor<3> {
@@ -39,7 +44,7 @@ impl Transformer {
         let d = self.config.d_model;
         let mut x = self.embedding.embed(tokens, &self.device).reshape([b, s, d]);
         let rope = Rope::new(&self.config, past, s, &self.device);
-        let mask = causal_mask(past, s, &self.device);
+        let mask = cache.mask(s, &self.device);
         for (i, block) in self.blocks.iter().enumerate() {
             let h = block.attn.forward(block.attn_norm.forward(x.clone()), &self.config, &rope, &mask, cache, i);
             x = x + h;

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use cotnpot_engine::generate::{GenerateOptions, SamplingParams, StopReason, generate};
+use cotnpot_engine::generate::{GenerateOptions, SamplingParams, StopReason, generate, generate_each};
 use cotnpot_engine::score::score;
 use cotnpot_engine::{Device, EngineError, LanguageModel};
 
@@ -56,6 +56,36 @@ fn streaming_stop_strings_and_cancellation() {
     }))
     .unwrap();
     assert!(out.iter().all(|g| g.stop == StopReason::Cancelled && g.tokens.len() == 3), "{out:?}");
+}
+
+#[test]
+fn prompts_of_different_lengths_batch_as_if_alone() {
+    let lm = smollm();
+    let prompts: Vec<Vec<u32>> = ["What is 2 + 3?", "Write a haiku about the sea, then explain its imagery.", "Hi"]
+        .iter()
+        .map(|q| lm.tokenizer.encode(&lm.chat_prompt(None, q).unwrap()).unwrap())
+        .collect();
+    assert!(prompts[1].len() > prompts[2].len() + 5, "the rows need real padding: {:?}", prompts.iter().map(Vec::len).collect::<Vec<_>>());
+    let options = GenerateOptions { sampling: SamplingParams::greedy(), ..sampled(0, 16) };
+    let batched = pollster::block_on(generate_each(&lm.model, &lm.tokenizer, &prompts, &options, &mut |_| {}, &|| false)).unwrap();
+    for (prompt, got) in prompts.iter().zip(&batched) {
+        let alone = pollster::block_on(generate(&lm.model, &lm.tokenizer, prompt, 1, &options, &mut |_| {}, &|| false)).unwrap();
+        assert_eq!(got.tokens, alone[0].tokens, "{:?} vs {:?}", got.text, alone[0].text);
+    }
+
+    // The first-step logits, not just the argmax, agree with the unpadded forward.
+    let longest = prompts.iter().map(Vec::len).max().unwrap();
+    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let ids: Vec<u32> = prompts.iter().zip(&padding).flat_map(|(p, &pad)| std::iter::repeat_n(7, pad).chain(p.iter().copied())).collect();
+    let mut cache = lm.model.new_padded_cache(padding);
+    let padded = lm.model.last_logits(&ids, prompts.len(), &mut cache).into_data().try_into_vec::<f32>().unwrap();
+    let vocab = lm.model.config.vocab;
+    for (i, prompt) in prompts.iter().enumerate() {
+        let mut cache = lm.model.new_cache();
+        let alone = lm.model.last_logits(prompt, 1, &mut cache).into_data().try_into_vec::<f32>().unwrap();
+        let diff = alone.iter().zip(&padded[i * vocab..(i + 1) * vocab]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(diff < 1e-3, "row {i}: max logit difference {diff}");
+    }
 }
 
 #[test]
