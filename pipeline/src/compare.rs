@@ -1,0 +1,143 @@
+//! Whether two answers are the same: numbers within a relative tolerance, else the same normal
+//! form, else (for symbolic answers) a sympy check the caller runs through its Python runner.
+
+use crate::answer::Answer;
+
+/// Relative tolerance of numeric comparison.
+pub const REL_TOL: f64 = 1e-4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Equality {
+    Equal,
+    Different,
+    /// Symbolic answers whose normal forms differ: only a CAS can tell.
+    NeedsSympy,
+}
+
+pub fn close(a: f64, b: f64) -> bool {
+    let scale = a.abs().max(b.abs());
+    (a - b).abs() <= REL_TOL * scale || (a - b).abs() < 1e-9
+}
+
+/// Plain comparison, used to judge a pick against the gold answer.
+pub fn compare(a: &Answer, b: &Answer) -> Equality {
+    match (a.value, b.value) {
+        (Some(x), Some(y)) => bool_eq(close(x, y)),
+        _ if a.normalized == b.normalized => Equality::Equal,
+        // A number against a non-number can still be equal (`0.5` vs `\sin(\pi/6)`).
+        _ => Equality::NeedsSympy,
+    }
+}
+
+/// The CoTnPoT filter's comparison: as [`compare`], but a percentage may be written either way
+/// (`45` against `0.45`).
+pub fn compare_lenient(cot: &Answer, pot: &Answer) -> Equality {
+    if let (Some(x), Some(y)) = (cot.value, pot.value) {
+        return bool_eq(close(x, y) || close(x, y * 100.0) || close(x * 100.0, y));
+    }
+    compare(cot, pot)
+}
+
+fn bool_eq(b: bool) -> Equality {
+    if b { Equality::Equal } else { Equality::Different }
+}
+
+/// A Python program that prints `True` when sympy finds the two answers equal, `False` otherwise
+/// (also when either cannot be parsed). Tuples compare element by element.
+pub fn sympy_program(a: &Answer, b: &Answer) -> String {
+    // JSON string literals are valid Python string literals.
+    let quote = |s: &str| serde_json::to_string(s).expect("a string always serialises");
+    let (a, b) = (quote(&latex_to_sympy(&a.normalized)), quote(&latex_to_sympy(&b.normalized)));
+    format!(
+        r#"from sympy import simplify, nsimplify, N
+from sympy.parsing.sympy_parser import parse_expr, standard_transformations, implicit_multiplication_application, convert_xor
+T = standard_transformations + (implicit_multiplication_application, convert_xor)
+def same(x, y):
+    if isinstance(x, tuple) or isinstance(y, tuple):
+        return isinstance(x, tuple) and isinstance(y, tuple) and len(x) == len(y) and all(same(p, q) for p, q in zip(x, y))
+    d = simplify(x - y)
+    if d == 0:
+        return True
+    try:
+        return abs(complex(N(d))) < 1e-6 * max(1.0, abs(complex(N(x))))
+    except Exception:
+        return False
+try:
+    print(same(parse_expr({a}, transformations=T), parse_expr({b}, transformations=T)))
+except Exception:
+    print(False)
+"#
+    )
+}
+
+/// LaTeX maths to sympy's input syntax: `\frac{a}{b}` → `((a)/(b))`, `\sqrt[n]{x}` → `(x)**(1/(n))`,
+/// `\pi` → `pi`, `\infty` → `oo`, `\cdot`/`\times` → `*`, `^` → `**`, braces → parentheses.
+pub fn latex_to_sympy(latex: &str) -> String {
+    let mut out = String::new();
+    let mut rest = latex;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest.strip_prefix("\\frac") {
+            let (num, after) = braced(after);
+            let (den, after) = braced(after);
+            out.push_str(&format!("(({})/({}))", latex_to_sympy(num), latex_to_sympy(den)));
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("\\sqrt") {
+            if let Some(index_body) = after.strip_prefix('[') {
+                let close = index_body.find(']').unwrap_or(index_body.len());
+                let index = &index_body[..close];
+                let (radicand, after) = braced(index_body.get(close + 1..).unwrap_or(""));
+                out.push_str(&format!("(({})**(1/({})))", latex_to_sympy(radicand), latex_to_sympy(index)));
+                rest = after;
+            } else {
+                let (radicand, after) = braced(after);
+                out.push_str(&format!("sqrt({})", latex_to_sympy(radicand)));
+                rest = after;
+            }
+        } else if c == '\\' {
+            let name_len = rest[1..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - 1);
+            let name = &rest[1..1 + name_len];
+            out.push_str(match name {
+                "pi" => "pi",
+                "infty" => "oo",
+                "cdot" | "times" => "*",
+                "div" => "/",
+                "sin" | "cos" | "tan" | "log" | "ln" | "exp" => name,
+                _ => "",
+            });
+            rest = &rest[1 + name_len.max(if name_len == 0 { 1 } else { 0 })..];
+        } else {
+            match c {
+                '{' => out.push('('),
+                '}' => out.push(')'),
+                '^' => out.push_str("**"),
+                _ => out.push(c),
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// The argument of a LaTeX command: `{...}` or a single character.
+fn braced(s: &str) -> (&str, &str) {
+    if let Some(body) = s.strip_prefix('{') {
+        let mut depth = 1;
+        for (i, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return (&body[..i], &body[i + 1..]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        return (body, "");
+    }
+    match s.chars().next() {
+        Some(c) => s.split_at(c.len_utf8()),
+        None => ("", ""),
+    }
+}

@@ -1,0 +1,345 @@
+//! One problem through every stage: sample N solutions, extract answers, translate each into a
+//! program, run it, filter (CoTnPoT), score with the verifier, pick with every strategy, judge.
+
+use std::collections::BTreeMap;
+
+use cotnpot_engine::generate::{GenerateOptions, Generated, SamplingParams, generate, generate_each};
+use cotnpot_engine::score::score;
+use cotnpot_engine::{EngineError, LanguageModel};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::{Answer, extract};
+use crate::compare::{Equality, compare, compare_lenient, sympy_program};
+use crate::prompts;
+use crate::record::{CandidateRecord, Record, Timings};
+use crate::runner::{PotOutcome, PythonRunner, extract_code};
+use crate::strategy::{Ballot, Picks, select};
+use crate::task::{Gold, Problem};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Candidates sampled per problem.
+    pub n: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub max_solution_tokens: usize,
+    pub max_program_tokens: usize,
+    pub seed: u64,
+    /// SimPO's β: scales the reported reward; it does not change any ranking.
+    pub beta: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { n: 8, temperature: 0.7, top_p: 0.95, max_solution_tokens: 512, max_program_tokens: 384, seed: 0, beta: 2.0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Sample,
+    Greedy,
+    Translate,
+    Run,
+    Filter,
+    Score,
+    Judge,
+}
+
+/// What the pipeline reports while it works; the page draws cards from these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Stage { stage: Stage },
+    Token { cand: usize, text: String },
+    GreedyToken { text: String },
+    Answer { cand: usize, answer: Option<String> },
+    Program { cand: usize, code: Option<String> },
+    Ran { cand: usize, outcome: PotOutcome },
+    Verdict { cand: usize, kept: bool },
+    Score { cand: usize, score: Option<f64> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("tokenizer: {0}")]
+    Tokenizer(#[from] cotnpot_engine::tokenizer::TokenizerError),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The models in their roles; the same model may fill several.
+pub struct Models<'a> {
+    pub reasoner: &'a LanguageModel,
+    pub coder: &'a LanguageModel,
+    pub verifier: &'a LanguageModel,
+}
+
+pub struct Pipeline<'a, R: PythonRunner> {
+    pub models: Models<'a>,
+    pub runner: &'a R,
+    pub settings: Settings,
+    /// Seconds since some fixed moment (the engine has no clock of its own on wasm).
+    pub now: &'a dyn Fn() -> f64,
+}
+
+impl<R: PythonRunner> Pipeline<'_, R> {
+    pub async fn run(&self, problem: &Problem, on_event: &mut dyn FnMut(Event), cancelled: &dyn Fn() -> bool) -> Result<Record, PipelineError> {
+        let start = (self.now)();
+        let mut timings = Timings::default();
+        let mut clock = start;
+        let mut lap = |slot: &mut f64| {
+            let t = (self.now)();
+            *slot = t - clock;
+            clock = t;
+        };
+        let s = &self.settings;
+        let reasoner = self.models.reasoner;
+        let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
+
+        on_event(Event::Stage { stage: Stage::Sample });
+        let sampling = SamplingParams { temperature: s.temperature, top_p: s.top_p, top_k: 0, min_p: 0.0, seed: s.seed, ..SamplingParams::default() };
+        let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false };
+        let solutions = generate(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut |e| on_event(Event::Token { cand: e.seq, text: e.text.to_string() }), cancelled).await?;
+        check(cancelled)?;
+        lap(&mut timings.sample);
+
+        on_event(Event::Stage { stage: Stage::Greedy });
+        let greedy_options = GenerateOptions { sampling: SamplingParams::greedy(), ..options.clone() };
+        let greedy = generate(&reasoner.model, &reasoner.tokenizer, &prompt, 1, &greedy_options, &mut |e| on_event(Event::GreedyToken { text: e.text.to_string() }), cancelled).await?;
+        check(cancelled)?;
+        let greedy = &greedy[0];
+        lap(&mut timings.greedy);
+
+        let answers: Vec<Option<Answer>> = solutions.iter().map(|g| self.answer_of(problem, &g.text)).collect();
+        for (cand, a) in answers.iter().enumerate() {
+            on_event(Event::Answer { cand, answer: a.as_ref().map(|a| a.raw.clone()) });
+        }
+        let greedy_answer = self.answer_of(problem, &greedy.text);
+
+        on_event(Event::Stage { stage: Stage::Translate });
+        let (programs, program_tokens) = self.programs(problem, &solutions, &answers, on_event, cancelled).await?;
+        check(cancelled)?;
+        lap(&mut timings.pot);
+
+        on_event(Event::Stage { stage: Stage::Run });
+        let runnable: Vec<(usize, String)> = programs.iter().enumerate().filter_map(|(i, p)| p.clone().map(|p| (i, p))).collect();
+        let ran = self.runner.run_all(&runnable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>()).await;
+        let mut outcomes: Vec<Option<PotOutcome>> = vec![None; s.n];
+        for ((cand, _), outcome) in runnable.iter().zip(ran) {
+            on_event(Event::Ran { cand: *cand, outcome: outcome.clone() });
+            outcomes[*cand] = Some(outcome);
+        }
+        lap(&mut timings.run);
+
+        on_event(Event::Stage { stage: Stage::Filter });
+        let kept = self.filter(problem, &answers, &outcomes).await;
+        for (cand, &k) in kept.iter().enumerate() {
+            on_event(Event::Verdict { cand, kept: k });
+        }
+        lap(&mut timings.filter);
+
+        on_event(Event::Stage { stage: Stage::Score });
+        let scores = self.scores(problem, &solutions).await?;
+        for (cand, &score) in scores.iter().enumerate() {
+            on_event(Event::Score { cand, score });
+        }
+        lap(&mut timings.score);
+
+        let ballots: Vec<Ballot> = (0..s.n)
+            .map(|i| Ballot { answer: answers[i].clone(), score: scores[i].unwrap_or(f64::NAN), kept: kept[i] })
+            .collect();
+        let picks = select(&ballots);
+
+        on_event(Event::Stage { stage: Stage::Judge });
+        let mut judged: Vec<Option<bool>> = Vec::with_capacity(s.n + 1);
+        for a in answers.iter().chain(std::iter::once(&greedy_answer)) {
+            judged.push(self.judge(problem, a.as_ref()).await);
+        }
+        lap(&mut timings.judge);
+
+        let record = |i: usize, g: &Generated, answer: &Option<Answer>, correct: Option<bool>| CandidateRecord {
+            cot: g.text.clone(),
+            tokens: g.tokens.len(),
+            answer: answer.as_ref().map(|a| a.raw.clone()),
+            pot_code: programs.get(i).cloned().flatten(),
+            pot_outcome: outcomes.get(i).cloned().flatten(),
+            pot_result: outcomes.get(i).and_then(|o| o.as_ref()).and_then(|o| o.result()).map(str::to_string),
+            kept: kept.get(i).copied().unwrap_or(false),
+            score: scores.get(i).copied().flatten(),
+            correct,
+        };
+        let candidates: Vec<CandidateRecord> = solutions.iter().enumerate().map(|(i, g)| record(i, g, &answers[i], judged[i])).collect();
+        let greedy_record = record(usize::MAX, greedy, &greedy_answer, judged[s.n]);
+        let chosen = strategy_choices(&picks);
+        let mut picks_by_name = BTreeMap::new();
+        let mut correct = BTreeMap::new();
+        let mut picked_candidate = BTreeMap::new();
+        picks_by_name.insert("greedy".to_string(), greedy_record.answer.clone());
+        picked_candidate.insert("greedy".to_string(), None);
+        if let Some(c) = judged[s.n] {
+            correct.insert("greedy".to_string(), c);
+        }
+        for (name, pick) in chosen {
+            picks_by_name.insert(name.to_string(), pick.and_then(|i| candidates[i].answer.clone()));
+            picked_candidate.insert(name.to_string(), pick);
+            if !matches!(problem.gold, Gold::Unknown) {
+                correct.insert(name.to_string(), pick.and_then(|i| judged[i]).unwrap_or(false));
+            }
+        }
+        let tokens = solutions.iter().map(|g| g.tokens.len()).sum::<usize>() + greedy.tokens.len() + program_tokens;
+        Ok(Record {
+            index: problem.index,
+            task: problem.task,
+            question: problem.question.clone(),
+            gold: match &problem.gold {
+                Gold::Answer { answer } => Some(answer.clone()),
+                Gold::Tests { tests, .. } => Some(tests.join("\n")),
+                Gold::Unknown => None,
+            },
+            candidates,
+            greedy: greedy_record,
+            picks: picks_by_name,
+            correct,
+            picked_candidate,
+            filter_emptied: picks.filter_emptied,
+            tokens,
+            seconds: (self.now)() - start,
+            timings,
+        })
+    }
+
+    /// A maths solution's final answer; for code, the program in the reply (compared as text).
+    fn answer_of(&self, problem: &Problem, text: &str) -> Option<Answer> {
+        if problem.task.is_code() {
+            extract_code(text).map(|code| Answer { normalized: code_key(&code), raw: code, value: None })
+        } else {
+            extract(text)
+        }
+    }
+
+    /// The program run for each candidate: for maths the coder's translation of the solution
+    /// (only for solutions with an answer), for code the candidate's own function plus the
+    /// visible test. Returns the programs and the tokens the coder generated.
+    async fn programs(
+        &self,
+        problem: &Problem,
+        solutions: &[Generated],
+        answers: &[Option<Answer>],
+        on_event: &mut dyn FnMut(Event),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(Vec<Option<String>>, usize), PipelineError> {
+        if problem.task.is_code() {
+            let setup = match &problem.gold {
+                Gold::Tests { setup, .. } => setup.as_str(),
+                _ => "",
+            };
+            let programs: Vec<Option<String>> = answers
+                .iter()
+                .map(|a| a.as_ref().map(|a| format!("{}\n\n{setup}\n{}\n", a.raw, problem.visible_test().unwrap_or(""))))
+                .collect();
+            for (cand, p) in programs.iter().enumerate() {
+                on_event(Event::Program { cand, code: p.clone() });
+            }
+            return Ok((programs, 0));
+        }
+        let coder = self.models.coder;
+        let wanted: Vec<usize> = (0..solutions.len()).filter(|&i| answers[i].is_some()).collect();
+        let mut prompts = Vec::with_capacity(wanted.len());
+        for &i in &wanted {
+            let text = coder.chat_prompt(Some(prompts::POT_SYSTEM), &prompts::cot_to_pot(&problem.question, &solutions[i].text))?;
+            prompts.push(coder.tokenizer.encode(&text)?);
+        }
+        let options = GenerateOptions {
+            max_tokens: self.settings.max_program_tokens,
+            sampling: SamplingParams::greedy(),
+            stop_strings: vec![],
+            ignore_eos: false,
+        };
+        let replies = generate_each(&coder.model, &coder.tokenizer, &prompts, &options, &mut |_| {}, cancelled).await?;
+        let mut programs = vec![None; solutions.len()];
+        let mut tokens = 0;
+        for (&i, reply) in wanted.iter().zip(&replies) {
+            tokens += reply.tokens.len();
+            programs[i] = extract_code(&reply.text);
+        }
+        for (cand, p) in programs.iter().enumerate() {
+            on_event(Event::Program { cand, code: p.clone() });
+        }
+        Ok((programs, tokens))
+    }
+
+    /// CoTnPoT: a maths candidate is kept when its answer equals its program's printed answer;
+    /// a code candidate when its program passed the visible test.
+    async fn filter(&self, problem: &Problem, answers: &[Option<Answer>], outcomes: &[Option<PotOutcome>]) -> Vec<bool> {
+        let mut kept = Vec::with_capacity(answers.len());
+        for (answer, outcome) in answers.iter().zip(outcomes) {
+            let verdict = match (answer, outcome) {
+                (Some(_), Some(o)) if problem.task.is_code() => o.finished(),
+                (Some(a), Some(o)) => match o.result() {
+                    Some(printed) => self.equal(a, &Answer::new(printed), compare_lenient).await,
+                    None => false,
+                },
+                _ => false,
+            };
+            kept.push(verdict);
+        }
+        kept
+    }
+
+    async fn equal(&self, a: &Answer, b: &Answer, how: fn(&Answer, &Answer) -> Equality) -> bool {
+        match how(a, b) {
+            Equality::Equal => true,
+            Equality::Different => false,
+            Equality::NeedsSympy => self.runner.run(&sympy_program(a, b)).await.result() == Some("True"),
+        }
+    }
+
+    /// The verifier's mean log-probability of each solution's tokens given the question.
+    async fn scores(&self, problem: &Problem, solutions: &[Generated]) -> Result<Vec<Option<f64>>, PipelineError> {
+        let verifier = self.models.verifier;
+        let prompt = verifier.tokenizer.encode(&verifier.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
+        let continuations: Vec<Vec<u32>> = solutions.iter().map(|g| verifier.tokenizer.encode_plain(&g.text)).collect::<Result<_, _>>()?;
+        let log_probs = score(&verifier.model, &prompt, &continuations).await?;
+        Ok(log_probs.iter().map(|lp| (!lp.is_empty()).then(|| lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len() as f64)).collect())
+    }
+
+    /// Whether an answer is right: maths against the gold answer, code against all the tests.
+    async fn judge(&self, problem: &Problem, answer: Option<&Answer>) -> Option<bool> {
+        match (&problem.gold, answer) {
+            (Gold::Unknown, _) => None,
+            (_, None) => Some(false),
+            (Gold::Answer { answer: gold }, Some(a)) => Some(self.equal(a, &Answer::new(gold), compare).await),
+            (Gold::Tests { setup, tests }, Some(a)) => {
+                let program = format!("{}\n\n{setup}\n{}\n", a.raw, tests.join("\n"));
+                Some(self.runner.run(&program).await.finished())
+            }
+        }
+    }
+}
+
+fn check(cancelled: &dyn Fn() -> bool) -> Result<(), PipelineError> {
+    if cancelled() { Err(PipelineError::Cancelled) } else { Ok(()) }
+}
+
+fn strategy_choices(p: &Picks) -> [(&'static str, Option<usize>); 5] {
+    [
+        ("majority", p.majority),
+        ("verifier", p.verifier),
+        ("cotnpot_majority", p.cotnpot_majority),
+        ("cotnpot_verifier", p.cotnpot_verifier),
+        ("weighted", p.weighted),
+    ]
+}
+
+/// Programs compared for voting: comments, blank lines and indentation-insensitive spacing dropped.
+pub fn code_key(code: &str) -> String {
+    code.lines()
+        .map(|l| l.split('#').next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,108 @@
+//! Answer extraction on the benchmarks' own gold solutions, normalisation and comparison.
+
+use cotnpot_pipeline::answer::{Answer, extract};
+use cotnpot_pipeline::compare::{Equality, compare, compare_lenient, latex_to_sympy};
+use cotnpot_pipeline::task::{Gold, Problem, Task};
+
+use crate::shared_data;
+
+fn ratio(hits: usize, total: usize) -> f64 {
+    hits as f64 / total as f64
+}
+
+#[test]
+fn gsm8k_gold_answers_are_extracted_from_the_worked_solutions() {
+    for file in ["gsm8k_test_dev.jsonl", "gsm8k_train.jsonl"] {
+        let text = shared_data(file);
+        let (mut hits, mut total) = (0, 0);
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let solution = row["answer"].as_str().unwrap();
+            // Independent reading of the gold: the text after "####", commas dropped.
+            let gold: f64 = solution.rsplit("####").next().unwrap().trim().replace(',', "").parse().unwrap();
+            total += 1;
+            // The solution without its "####" line must still yield the answer through the
+            // phrase or last-number rules, as a model's free-form solution would.
+            let body = solution.rsplit_once("####").unwrap().0;
+            let full = extract(solution).and_then(|a| a.value);
+            let free = extract(body).and_then(|a| a.value);
+            if full == Some(gold) && free.is_some() {
+                hits += 1;
+            }
+        }
+        assert!(ratio(hits, total) >= 0.99, "{file}: {hits}/{total}");
+    }
+}
+
+#[test]
+fn math500_gold_answers_are_extracted_from_the_worked_solutions() {
+    let text = shared_data("math500_dev.jsonl");
+    let (mut hits, mut misses) = (0, Vec::new());
+    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for row in &rows {
+        let got = extract(row["solution"].as_str().unwrap()).unwrap_or_else(|| Answer::new(""));
+        let gold = Answer::new(row["answer"].as_str().unwrap());
+        if compare(&got, &gold) == Equality::Equal {
+            hits += 1;
+        } else {
+            misses.push((got.raw, gold.raw));
+        }
+    }
+    assert!(ratio(hits, rows.len()) >= 0.99, "{hits}/{}; misses: {misses:?}", rows.len());
+}
+
+#[test]
+fn free_form_answers_normalise() {
+    let cases = [
+        ("So she makes $18 every day.\nThe answer is $18.", "18"),
+        ("Total: 1,234.50 dollars. The answer is 1,234.50", "1234.5"),
+        ("Therefore the final answer is \\boxed{\\dfrac{3}{4}}.", "0.75"),
+        ("$\\boxed{\\frac{1}{\\sqrt{2}}}$", "\\frac{1}{\\sqrt{2}}"),
+        ("#### 7,000", "7000"),
+        ("we get x = 12, then 12 + 3 = 15 apples", "15"),
+        ("The answer is \\boxed{45\\%}", "45"),
+        ("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "(3,\\frac{\\pi}{2})"),
+        ("\\boxed{5\\text{ cm}}", "5"),
+        ("\\boxed{x = -2}", "-2"),
+        ("\\boxed{\\frac12}", "0.5"),
+        ("\\boxed{.5}", "0.5"),
+        ("\\boxed{10^\\circ}", "10"),
+        ("\\boxed{\\text{(C)}}", "(C)"),
+    ];
+    for (text, want) in cases {
+        let got = extract(text).unwrap_or_else(|| panic!("nothing from {text:?}"));
+        assert_eq!(got.normalized, want, "{text:?}");
+    }
+    assert_eq!(extract("no digits here"), None);
+    assert_eq!(extract("\\boxed{}"), None);
+}
+
+#[test]
+fn comparison_uses_tolerance_and_percent_forms() {
+    let a = |s: &str| Answer::new(s);
+    assert_eq!(compare(&a("0.5"), &a("\\frac{1}{2}")), Equality::Equal);
+    assert_eq!(compare(&a("3.14159"), &a("3.1416")), Equality::Equal, "within 1e-4 relative");
+    assert_eq!(compare(&a("3.14"), &a("3.15")), Equality::Different);
+    assert_eq!(compare(&a("1,000"), &a("1000.0")), Equality::Equal);
+    assert_eq!(compare(&a("45"), &a("0.45")), Equality::Different);
+    assert_eq!(compare_lenient(&a("45%"), &a("0.45")), Equality::Equal, "percent as a fraction");
+    assert_eq!(compare_lenient(&a("0.45"), &a("45")), Equality::Equal);
+    assert_eq!(compare_lenient(&a("46"), &a("0.45")), Equality::Different);
+    assert_eq!(compare(&a("\\sqrt{2}"), &a("\\sqrt{2}")), Equality::Equal);
+    assert_eq!(compare(&a("\\frac{\\sqrt{2}}{2}"), &a("sqrt(2)/2")), Equality::NeedsSympy);
+    assert_eq!(latex_to_sympy("\\frac{\\sqrt{2}}{2}"), "((sqrt(2))/(2))");
+    assert_eq!(latex_to_sympy("2\\sqrt[3]{x}+\\pi^2"), "2((x)**(1/(3)))+pi**2");
+}
+
+#[test]
+fn data_rows_parse_into_problems() {
+    let gsm = Problem::parse_file(Task::Gsm8k, &shared_data("gsm8k_test_dev.jsonl")).unwrap();
+    assert_eq!(gsm.len(), 1000);
+    assert_eq!(gsm[0].gold, Gold::Answer { answer: "18".into() });
+    let mbpp = Problem::parse_file(Task::Mbpp, &shared_data("mbpp_dev.jsonl")).unwrap();
+    assert!(mbpp[0].visible_test().unwrap().starts_with("assert min_cost("));
+    let math = Problem::parse_file(Task::Math, &shared_data("math500_dev.jsonl")).unwrap();
+    assert_eq!(math.len(), 400);
+    assert!(Problem::from_row(Task::Gsm8k, 3, "{\"question\": 1}").is_err());
+    assert!(Problem::from_row(Task::Gsm8k, 3, "not json").is_err());
+}
