@@ -1,6 +1,7 @@
 //! `cotnpot`: the engine and pipeline from the command line.
 
 mod bench;
+mod eval;
 mod generate;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,10 @@ enum Command {
     Generate(generate::Args),
     /// Measure load, prefill, decode (batch 1 and 8) and scoring speed.
     Bench(bench::Args),
+    /// Run the pipeline over a benchmark file; appends one JSON record per problem.
+    Eval(eval::Args),
+    /// Rebuild the accuracy table from an `eval` results file.
+    Report(eval::ReportArgs),
 }
 
 fn main() {
@@ -25,6 +30,8 @@ fn main() {
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Report(args) => eval::report(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,152 @@
+//! `cotnpot eval`: the pipeline over a benchmark file, one JSON record per problem, resumable;
+//! `cotnpot report`: the accuracy table rebuilt from such a file.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use cotnpot_engine::LanguageModel;
+use cotnpot_pipeline::record::{Record, Report};
+use cotnpot_pipeline::sandbox::{BubblewrapRunner, SandboxLimits};
+use cotnpot_pipeline::task::{Problem, Task};
+use cotnpot_pipeline::{Models, Pipeline, Settings};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::generate::load;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// gsm8k, math or mbpp.
+    #[arg(long)]
+    task: String,
+    /// JSONL benchmark file.
+    #[arg(long)]
+    data: PathBuf,
+    /// GGUF of the model that samples the solutions.
+    #[arg(long)]
+    reasoner: PathBuf,
+    /// GGUF of the model that writes the programs (default: the reasoner).
+    #[arg(long)]
+    coder: Option<PathBuf>,
+    /// GGUF of the model that scores the solutions (default: the reasoner scoring itself).
+    #[arg(long)]
+    verifier: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    n: usize,
+    /// Problems from the start of the file (default: all).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 512)]
+    max_tokens: usize,
+    #[arg(long, default_value_t = 384)]
+    max_program_tokens: usize,
+    /// Seconds each Python program may run.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Records are appended here; problems already in it are skipped.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let Some(task) = Task::parse(&args.task) else { bail!("--task must be gsm8k, math or mbpp, not {:?}", args.task) };
+    let text = std::fs::read_to_string(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let mut problems = Problem::parse_file(task, &text)?;
+    problems.truncate(args.limit.unwrap_or(problems.len()));
+
+    let existing = read_records(&args.out).unwrap_or_default();
+    let done: BTreeSet<usize> = existing.iter().map(|r| r.index).collect();
+    let todo: Vec<&Problem> = problems.iter().filter(|p| !done.contains(&p.index)).collect();
+    eprintln!("{} problems, {} already in {}, {} to run", problems.len(), problems.len() - todo.len(), args.out.display(), todo.len());
+
+    let reasoner = load(&args.reasoner, None, &args.backend)?;
+    let load_other = |path: &Option<PathBuf>| -> Result<Option<LanguageModel>> {
+        match path {
+            Some(p) if p != &args.reasoner => Ok(Some(load(p, None, &args.backend)?)),
+            _ => Ok(None),
+        }
+    };
+    let coder = load_other(&args.coder)?;
+    let verifier = load_other(&args.verifier)?;
+    let models = Models { reasoner: &reasoner, coder: coder.as_ref().unwrap_or(&reasoner), verifier: verifier.as_ref().unwrap_or(&reasoner) };
+    if args.verifier.is_none() {
+        eprintln!("verifier: the reasoner scoring its own solutions (no trained verifier given)");
+    }
+    let runner = BubblewrapRunner::with_limits(SandboxLimits { timeout: Duration::from_secs(args.timeout), ..SandboxLimits::default() });
+    let clock = Instant::now();
+    let now = move || clock.elapsed().as_secs_f64();
+
+    let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&args.out).with_context(|| format!("opening {}", args.out.display()))?;
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} problems · {elapsed} · eta {eta} · {msg}").expect("a valid template"));
+    let mut records = existing;
+    for problem in todo {
+        let settings = Settings {
+            n: args.n,
+            temperature: args.temperature,
+            top_p: args.top_p,
+            max_solution_tokens: args.max_tokens,
+            max_program_tokens: args.max_program_tokens,
+            // Per problem, so a resumed run samples what an uninterrupted one would.
+            seed: args.seed.wrapping_add(problem.index as u64),
+            ..Settings::default()
+        };
+        let pipeline = Pipeline { models: Models { ..models }, runner: &runner, settings, now: &now };
+        let record = pollster::block_on(pipeline.run(problem, &mut |_| {}, &|| false)).with_context(|| format!("problem {}", problem.index))?;
+        writeln!(out, "{}", serde_json::to_string(&record)?)?;
+        out.flush()?;
+        records.push(record);
+        let report = Report::from_records(&records);
+        bar.set_message(format!(
+            "CoTnPoT+verifier {:.0}% · majority {:.0}% · greedy {:.0}%",
+            100.0 * report.accuracy["cotnpot_verifier"],
+            100.0 * report.accuracy["majority"],
+            100.0 * report.accuracy["greedy"]
+        ));
+        bar.inc(1);
+    }
+    bar.finish();
+    let wanted: BTreeSet<usize> = problems.iter().map(|p| p.index).collect();
+    records.retain(|r| wanted.contains(&r.index));
+    print!("{}", Report::from_records(&records).table());
+    Ok(())
+}
+
+fn read_records(path: &Path) -> Result<Vec<Record>> {
+    let text = std::fs::read_to_string(path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1)))
+        .collect()
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A results file written by `cotnpot eval`.
+    file: PathBuf,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn report(args: ReportArgs) -> Result<()> {
+    let records = read_records(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let report = Report::from_records(&records);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
