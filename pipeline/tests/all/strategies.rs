@@ -50,3 +50,20 @@ fn nothing_to_pick_gives_none() {
     let ballots = vec![ballot(Some("3"), f64::NAN, true), ballot(Some("4"), -9.0, true)];
     assert_eq!(best(&ballots, |_| true), Some(1));
 }
+
+#[test]
+fn programs_are_found_in_replies_and_voted_on_by_content() {
+    use cotnpot_pipeline::code_key;
+    use cotnpot_pipeline::runner::{PotOutcome, extract_code};
+    let reply = "Here it is:\n```python\nx = 2\nprint(x)\n```\nand a test:\n```\nassert True\n```";
+    assert_eq!(extract_code(reply).as_deref(), Some("x = 2\nprint(x)"));
+    assert_eq!(extract_code("```\nprint(1)\n```").as_deref(), Some("print(1)"), "an unlabelled block");
+    assert_eq!(extract_code("```python\nprint(1)\nprint(2").as_deref(), Some("print(1)\nprint(2"), "cut off by max tokens");
+    assert_eq!(extract_code("print(3)").as_deref(), Some("print(3)"), "a bare program");
+    assert_eq!(extract_code("```python\n\n```"), None);
+    assert_eq!(code_key("def f(x):\n    return x+1  # add one\n\n"), code_key("def f(x):\n  return   x+1"));
+    assert_ne!(code_key("def f(x):\n    return x+1"), code_key("def f(x):\n    return x+2"));
+    let printed = PotOutcome::Finished { stdout: "step 1\n42\n\n".into() };
+    assert_eq!(printed.result(), Some("42"), "the last non-empty line");
+    assert_eq!(PotOutcome::Timeout { stdout: "42".into() }.result(), None, "only a finished run has a result");
+}
