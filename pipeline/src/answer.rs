@@ -46,7 +46,7 @@ pub fn last_boxed(text: &str) -> Option<String> {
 }
 
 /// Byte index of the `}` closing an already opened `{`.
-fn matching_brace(body: &str) -> Option<usize> {
+pub(crate) fn matching_brace(body: &str) -> Option<usize> {
     let mut depth = 1usize;
     for (i, c) in body.char_indices() {
         match c {

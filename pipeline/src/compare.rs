@@ -1,7 +1,7 @@
 //! Whether two answers are the same: numbers within a relative tolerance, else the same normal
 //! form, else (for symbolic answers) a sympy check the caller runs through its Python runner.
 
-use crate::answer::Answer;
+use crate::answer::{Answer, matching_brace};
 
 /// Relative tolerance of numeric comparison.
 pub const REL_TOL: f64 = 1e-4;
@@ -121,20 +121,10 @@ pub fn latex_to_sympy(latex: &str) -> String {
 /// The argument of a LaTeX command: `{...}` or a single character.
 fn braced(s: &str) -> (&str, &str) {
     if let Some(body) = s.strip_prefix('{') {
-        let mut depth = 1;
-        for (i, c) in body.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return (&body[..i], &body[i + 1..]);
-                    }
-                }
-                _ => {}
-            }
-        }
-        return (body, "");
+        return match matching_brace(body) {
+            Some(i) => (&body[..i], &body[i + 1..]),
+            None => (body, ""),
+        };
     }
     match s.chars().next() {
         Some(c) => s.split_at(c.len_utf8()),
