@@ -101,7 +101,7 @@ pub fn run(args: Args) -> Result<()> {
             seed: args.seed.wrapping_add(problem.index as u64),
             ..Settings::default()
         };
-        let pipeline = Pipeline { models: Models { ..models }, runner: &runner, settings, now: &now };
+        let pipeline = Pipeline { models, runner: &runner, settings, now: &now };
         let record = pollster::block_on(pipeline.run(problem, &mut |_| {}, &|| false)).with_context(|| format!("problem {}", problem.index))?;
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
         out.flush()?;

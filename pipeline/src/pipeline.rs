@@ -72,6 +72,7 @@ pub enum PipelineError {
 }
 
 /// The models in their roles; the same model may fill several.
+#[derive(Clone, Copy)]
 pub struct Models<'a> {
     pub reasoner: &'a LanguageModel,
     pub coder: &'a LanguageModel,
