@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Every test: fetches the test models if needed, then the Rust test suite against the committed
-# llama.cpp / gguf-py / f32-reference fixtures, on the CPU backend and on burn-wgpu (natively
-# through Vulkan; on a machine without a GPU that is Mesa's lavapipe, see .ci/run).
+# Every test: sets up what the page needs (scripts/setup.sh: tools, Pyodide, test models), runs
+# the Rust suite against the committed llama.cpp / gguf-py / f32-reference fixtures (CPU backend
+# and burn-wgpu through Vulkan; on a machine without a GPU that is Mesa's lavapipe, see .ci/run),
+# then builds the page and runs the browser tests in headless Chromium (WebGPU on SwiftShader).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tests/fetch-models.sh
+bash scripts/setup.sh
+export PATH="$PWD/node_modules/.bin:$PATH"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0} CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-0}
 # One test at a time: each holds a model in memory and uses every core itself.
-cargo test --workspace --locked -- --test-threads=1
+cargo test --workspace --exclude cotnpot-app --locked -- --test-threads=1
+# The page: a dev build (dependencies and the engine are optimised by the workspace profile).
+trunk build --offline
+node --test --test-concurrency=1 tests/browser/

@@ -1,0 +1,102 @@
+//! The typed messages between the page and the engine worker, sent as JSON strings (model bytes
+//! from a local file travel beside the JSON as a transferred ArrayBuffer).
+
+use cotnpot_pipeline::record::Record;
+use cotnpot_pipeline::runner::PotOutcome;
+use cotnpot_pipeline::task::Problem;
+use cotnpot_pipeline::{Event, Settings};
+use serde::{Deserialize, Serialize};
+
+/// The three roles a model can fill in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Reasoner,
+    Coder,
+    Verifier,
+}
+
+impl Role {
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Reasoner => "Reasoner",
+            Role::Coder => "Coder",
+            Role::Verifier => "Verifier",
+        }
+    }
+}
+
+/// Where a model's bytes come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSource {
+    /// A GGUF at a URL (a Hub `resolve` URL, or a file under the page's own `models/`), with an
+    /// optional `tokenizer.json` beside it.
+    Url { gguf: String, tokenizer: Option<String> },
+    /// A file the user picked; its bytes are sent with the message.
+    LocalFile { name: String },
+    /// The model already loaded in another role (one copy of the weights).
+    SameAs { role: Role },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToEngine {
+    /// Probe WebGPU and report the adapter.
+    Init,
+    Load { role: Role, source: ModelSource },
+    Solve { problem: Problem, settings: Settings },
+    /// Raw greedy or sampled generation with the reasoner (the page's model check).
+    Generate { prompt: String, max_tokens: usize },
+    /// Runs a program in the pipeline's own Python worker, under the same limits.
+    RunPython { code: String },
+    Stop,
+    ListCache,
+    ClearCache,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdapterInfo {
+    pub description: String,
+    pub shader_f16: bool,
+    pub max_buffer_size: f64,
+    pub max_storage_buffer_binding_size: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheEntry {
+    pub url: String,
+    pub bytes: f64,
+}
+
+/// What went wrong, in the categories the page offers different remedies for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// No WebGPU adapter/device: the page explains what to try.
+    NoWebGpu,
+    /// The download failed: the page offers a retry.
+    Download,
+    /// The file is not a model this engine can run.
+    Model,
+    /// The GPU was lost or ran out of memory: the page offers a reload.
+    Gpu,
+    /// The run itself failed.
+    Run,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromEngine {
+    Ready { adapter: AdapterInfo },
+    Progress { role: Role, url: String, loaded: f64, total: Option<f64>, from_cache: bool },
+    Loaded { role: Role, name: String, bytes: f64, seconds: f64, weights_mb: f64, architecture: String },
+    Event { event: Event },
+    Done { record: Record },
+    Generated { tokens: Vec<u32>, text: String, first_token_seconds: f64, tokens_per_second: f64 },
+    Stopped,
+    PythonRan { outcome: PotOutcome, seconds: f64 },
+    Cache { entries: Vec<CacheEntry> },
+    Error { kind: ErrorKind, role: Option<Role>, message: String },
+}

@@ -1,0 +1,273 @@
+//! The engine worker: owns the burn-wgpu device, the loaded models and the Python runner, and
+//! answers the page's messages. It runs the very pipeline the native CLI runs.
+
+mod adapter;
+pub mod fetch;
+mod python;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use cotnpot_engine::generate::{GenerateOptions, SamplingParams, generate};
+use cotnpot_engine::gguf::{ChunkedBytes, GgufFile};
+use cotnpot_engine::model::Family;
+use cotnpot_engine::{Device, EngineError, LanguageModel};
+use cotnpot_pipeline::task::Problem;
+use cotnpot_pipeline::runner::PythonRunner;
+use cotnpot_pipeline::{Models, Pipeline, PipelineError, Settings};
+use js_sys::{ArrayBuffer, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::protocol::{ErrorKind, FromEngine, ModelSource, Role, ToEngine};
+use fetch::fetch_bytes;
+use python::PyodideRunner;
+
+/// Each Python program's wall-clock limit.
+const PYTHON_TIMEOUT_MS: u32 = 10_000;
+/// Progress messages are sent at most this often (a 1 GB download has ~16k chunks).
+const PROGRESS_EVERY_MS: f64 = 100.0;
+
+struct Loaded {
+    model: LanguageModel,
+    name: String,
+}
+
+struct Engine {
+    device: RefCell<Option<Device>>,
+    models: RefCell<HashMap<Role, Rc<Loaded>>>,
+    runner: PyodideRunner,
+    cancelled: Cell<bool>,
+    /// Messages wait here and are handled one at a time (a Load must not race the Init before
+    /// it); only Stop bypasses the queue.
+    queue: RefCell<VecDeque<(ToEngine, Option<ArrayBuffer>)>>,
+    draining: Cell<bool>,
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now() -> f64 {
+    scope().performance().map(|p| p.now() / 1000.0).unwrap_or(0.0)
+}
+
+fn send(message: &FromEngine) {
+    let json = serde_json::to_string(message).expect("messages serialise");
+    let _ = scope().post_message(&JsValue::from_str(&json));
+}
+
+fn fail(kind: ErrorKind, role: Option<Role>, message: impl std::fmt::Display) {
+    send(&FromEngine::Error { kind, role, message: message.to_string() });
+}
+
+/// Started by public/engine-worker.js once the wasm module is instantiated in the worker.
+#[wasm_bindgen]
+pub fn engine_worker_main() {
+    std::panic::set_hook(Box::new(|info| {
+        // A panic aborts the wasm instance; tell the page first so it can offer a reload.
+        fail(ErrorKind::Gpu, None, format!("the engine stopped: {info}"));
+    }));
+    let location = scope().location().href();
+    let python_script = web_sys::Url::new_with_base("python-worker.js", &location).map(|u| u.href()).unwrap_or_else(|_| "python-worker.js".into());
+    let engine = Rc::new(Engine {
+        device: RefCell::new(None),
+        models: RefCell::new(HashMap::new()),
+        runner: PyodideRunner::new(python_script, PYTHON_TIMEOUT_MS),
+        cancelled: Cell::new(false),
+        queue: RefCell::new(VecDeque::new()),
+        draining: Cell::new(false),
+    });
+    // Warm Python up while the user picks models; a failure shows on the first program's card.
+    let warm = engine.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = warm.runner.ready().await;
+    });
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let data = event.data();
+        let json = Reflect::get(&data, &"json".into()).ok().and_then(|j| j.as_string());
+        let Some(message) = json.and_then(|j| serde_json::from_str::<ToEngine>(&j).ok()) else {
+            fail(ErrorKind::Run, None, "the engine received a message it does not understand");
+            return;
+        };
+        let bytes = Reflect::get(&data, &"bytes".into()).ok().and_then(|b| b.dyn_into::<ArrayBuffer>().ok());
+        if let ToEngine::Stop = message {
+            engine.cancelled.set(true);
+            return;
+        }
+        engine.queue.borrow_mut().push_back((message, bytes));
+        if !engine.draining.replace(true) {
+            let engine = engine.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                loop {
+                    let next = engine.queue.borrow_mut().pop_front();
+                    let Some((message, bytes)) = next else { break };
+                    engine.handle(message, bytes).await;
+                }
+                engine.draining.set(false);
+            });
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+}
+
+impl Engine {
+    async fn handle(&self, message: ToEngine, bytes: Option<ArrayBuffer>) {
+        match message {
+            ToEngine::Init => self.init().await,
+            ToEngine::Load { role, source } => self.load(role, source, bytes).await,
+            ToEngine::Solve { problem, settings } => self.solve(problem, settings).await,
+            ToEngine::Generate { prompt, max_tokens } => self.generate(prompt, max_tokens).await,
+            ToEngine::RunPython { code } => {
+                let started = now();
+                let outcome = self.runner.run(&code).await;
+                send(&FromEngine::PythonRan { outcome, seconds: now() - started });
+            }
+            ToEngine::ListCache => send(&FromEngine::Cache { entries: fetch::list().await }),
+            ToEngine::ClearCache => {
+                fetch::clear().await;
+                send(&FromEngine::Cache { entries: fetch::list().await });
+            }
+            ToEngine::Stop => {}
+        }
+    }
+
+    async fn init(&self) {
+        let adapter = match adapter::probe().await {
+            Ok(adapter) => adapter,
+            Err(reason) => return fail(ErrorKind::NoWebGpu, None, reason),
+        };
+        if self.device.borrow().is_none() {
+            match cotnpot_engine::backend::wgpu().await {
+                Ok(device) => *self.device.borrow_mut() = Some(device),
+                Err(e) => return fail(ErrorKind::NoWebGpu, None, e),
+            }
+        }
+        send(&FromEngine::Ready { adapter });
+    }
+
+    async fn load(&self, role: Role, source: ModelSource, local: Option<ArrayBuffer>) {
+        let started = now();
+        let Some(device) = self.device.borrow().clone() else {
+            return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
+        };
+        let (name, bytes, tokenizer) = match source {
+            ModelSource::SameAs { role: other } => {
+                let Some(loaded) = self.models.borrow().get(&other).cloned() else {
+                    return fail(ErrorKind::Model, Some(role), format!("no {} model is loaded to share", other.label()));
+                };
+                let name = loaded.name.clone();
+                let weights_mb = loaded.model.model.device_bytes() as f64 / 1e6;
+                let architecture = architecture(&loaded.model);
+                self.models.borrow_mut().insert(role, loaded);
+                return send(&FromEngine::Loaded { role, name, bytes: 0.0, seconds: now() - started, weights_mb, architecture });
+            }
+            ModelSource::LocalFile { name } => {
+                let Some(buffer) = local else { return fail(ErrorKind::Model, Some(role), "the file's bytes did not arrive") };
+                let mut bytes = ChunkedBytes::new();
+                bytes.push(Uint8Array::new(&buffer).to_vec());
+                (name, bytes, None)
+            }
+            ModelSource::Url { gguf, tokenizer } => {
+                let mut last = 0.0;
+                let mut report = |p: fetch::Progress| {
+                    let t = now() * 1000.0;
+                    if t - last >= PROGRESS_EVERY_MS || Some(p.loaded) == p.total {
+                        last = t;
+                        send(&FromEngine::Progress { role, url: gguf.clone(), loaded: p.loaded, total: p.total, from_cache: p.from_cache });
+                    }
+                };
+                let bytes = match fetch_bytes(&gguf, &mut report).await {
+                    Ok(bytes) => bytes,
+                    Err(e) => return fail(ErrorKind::Download, Some(role), e),
+                };
+                let tokenizer = match tokenizer {
+                    Some(url) => match fetch_bytes(&url, &mut |_| {}).await {
+                        Ok(json) => Some(json.range(0, json.len()).map(|b| b.into_owned()).unwrap_or_default()),
+                        Err(e) => return fail(ErrorKind::Download, Some(role), e),
+                    },
+                    None => None,
+                };
+                (gguf.rsplit('/').next().unwrap_or(&gguf).to_string(), bytes, tokenizer)
+            }
+        };
+        let size = bytes.len() as f64;
+        let file = match GgufFile::from_chunks(bytes) {
+            Ok(file) => file,
+            Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name} is not a usable GGUF file: {e}")),
+        };
+        // Drop this role's previous model first so two do not sit on the GPU at once.
+        self.models.borrow_mut().remove(&role);
+        let model = match LanguageModel::load(&file, tokenizer.as_deref(), &device) {
+            Ok(model) => model,
+            Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name}: {e}")),
+        };
+        drop(file);
+        let weights_mb = model.model.device_bytes() as f64 / 1e6;
+        let architecture = architecture(&model);
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: name.clone() }));
+        send(&FromEngine::Loaded { role, name, bytes: size, seconds: now() - started, weights_mb, architecture });
+    }
+
+    fn model(&self, role: Role) -> Option<Rc<Loaded>> {
+        let models = self.models.borrow();
+        models.get(&role).or_else(|| models.get(&Role::Reasoner)).cloned()
+    }
+
+    async fn solve(&self, problem: Problem, settings: Settings) {
+        let (Some(reasoner), Some(coder), Some(verifier)) = (self.model(Role::Reasoner), self.model(Role::Coder), self.model(Role::Verifier)) else {
+            return fail(ErrorKind::Run, None, "load a reasoner model first");
+        };
+        self.cancelled.set(false);
+        let models = Models { reasoner: &reasoner.model, coder: &coder.model, verifier: &verifier.model };
+        let clock = now;
+        let pipeline = Pipeline { models, runner: &self.runner, settings, now: &clock };
+        let result = pipeline.run(&problem, &mut |event| send(&FromEngine::Event { event }), &|| self.cancelled.get()).await;
+        match result {
+            Ok(record) => send(&FromEngine::Done { record }),
+            Err(PipelineError::Cancelled) => send(&FromEngine::Stopped),
+            Err(PipelineError::Engine(e @ EngineError::Device(_))) => fail(ErrorKind::Gpu, None, e),
+            Err(e) => fail(ErrorKind::Run, None, e),
+        }
+    }
+
+    async fn generate(&self, prompt: String, max_tokens: usize) {
+        let Some(reasoner) = self.model(Role::Reasoner) else { return fail(ErrorKind::Run, None, "load a reasoner model first") };
+        self.cancelled.set(false);
+        let lm = &reasoner.model;
+        let ids = match lm.tokenizer.encode(&prompt) {
+            Ok(ids) => ids,
+            Err(e) => return fail(ErrorKind::Run, None, e),
+        };
+        let options = GenerateOptions { max_tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: false };
+        let started = now();
+        let mut first = None;
+        let result = generate(&lm.model, &lm.tokenizer, &ids, 1, &options, &mut |_| {
+            first.get_or_insert_with(now);
+        }, &|| self.cancelled.get())
+        .await;
+        let ended = now();
+        match result {
+            Ok(mut out) => {
+                let out = out.remove(0);
+                let first = first.unwrap_or(ended);
+                let rest = out.tokens.len().saturating_sub(1) as f64;
+                let tokens_per_second = if ended > first && rest > 0.0 { rest / (ended - first) } else { 0.0 };
+                send(&FromEngine::Generated { tokens: out.tokens, text: out.text, first_token_seconds: first - started, tokens_per_second });
+            }
+            Err(EngineError::Device(e)) => fail(ErrorKind::Gpu, None, e),
+            Err(e) => fail(ErrorKind::Run, None, e),
+        }
+    }
+}
+
+fn architecture(model: &LanguageModel) -> String {
+    let c = &model.model.config;
+    let family = match c.family {
+        Family::Llama => "llama",
+        Family::Qwen2 => "qwen2",
+    };
+    format!("{family}, {} layers, d={}, vocab {}", c.layers, c.d_model, c.vocab)
+}

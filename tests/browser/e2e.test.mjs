@@ -1,0 +1,193 @@
+// The page in headless Chromium (Debian's, WebGPU on SwiftShader), checked by what it shows.
+// Run by tests/run-all.sh after `trunk build`; `node --test tests/browser/` by hand.
+// Screenshots of the main states go to tests/browser/artifacts/.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
+import { startServer } from "./server.mjs";
+
+const root = resolve(new URL("../..", import.meta.url).pathname);
+const artifacts = join(root, "tests/browser/artifacts");
+const fixture = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2.json"), "utf8"));
+const MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const MINUTE = 60_000;
+
+let served, context, page, profile;
+
+before(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
+  profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--no-first-run", "--disable-quic",
+    ],
+    viewport: { width: 1280, height: 1400 },
+  });
+  page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") console.log(`[page] ${m.text()}`); });
+  page.on("pageerror", (e) => console.log(`[page error] ${e}`));
+});
+
+after(async () => {
+  await context?.close();
+  served?.server.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+const byTest = (id) => page.locator(`[data-testid="${id}"]`);
+
+async function openPage() {
+  await page.goto(served.url);
+  await byTest("adapter").filter({ hasText: "GPU:" }).waitFor({ timeout: MINUTE });
+}
+
+async function loadReasoner(url) {
+  await byTest("role-reasoner").locator("select").selectOption("url");
+  await byTest("url-reasoner").fill(url);
+  await byTest("load-reasoner").click();
+}
+
+async function waitLoaded() {
+  await byTest("status-reasoner").filter({ hasText: "weights on the GPU" }).waitFor({ timeout: 5 * MINUTE });
+}
+
+const modelRequests = () => served.log.filter((p) => p === `/test-models/${MODEL}`).length;
+
+test("the page finds WebGPU and loads the test model with download progress", { timeout: 6 * MINUTE }, async () => {
+  await openPage();
+  assert.match(await byTest("adapter").innerText(), /shader-f16: (yes|no)/);
+  await loadReasoner(`/test-models/${MODEL}`);
+  await waitLoaded();
+  assert.equal(modelRequests(), 1);
+  const download = byTest("download");
+  assert.equal(await download.getAttribute("data-from-cache"), "false");
+  assert.match(await download.innerText(), /MB of .* MB/);
+  assert.match(await byTest("status-reasoner").innerText(), /llama, 30 layers/);
+  await shot("1-loaded");
+});
+
+test("greedy tokens in the page equal llama.cpp's (the engine's golden fixture)", { timeout: 5 * MINUTE }, async () => {
+  const { text, greedy } = fixture.prompts[0];
+  const n = 8;
+  await byTest("check").locator("summary").click();
+  await byTest("check-prompt").fill(text);
+  await byTest("check-tokens").fill(String(n));
+  await byTest("check-tokens").dispatchEvent("change");
+  await byTest("check-run").click();
+  const result = byTest("check-result");
+  await result.waitFor({ timeout: 4 * MINUTE });
+  const ids = (await result.getAttribute("data-tokens")).split(" ").map(Number);
+  assert.deepEqual(ids, greedy.slice(0, n));
+});
+
+test("Python runs in Pyodide: output, and a program that never ends times out", { timeout: 3 * MINUTE }, async () => {
+  await byTest("python").locator("summary").click();
+  await byTest("python-code").fill("import sympy\nprint(sympy.Rational(1, 3) + sympy.Rational(1, 6))");
+  await byTest("python-run").click();
+  await byTest("python-outcome").waitFor({ timeout: 2 * MINUTE });
+  assert.equal(await byTest("python-outcome").getAttribute("data-kind"), "ok");
+  assert.equal((await byTest("python-stdout").innerText()).trim(), "1/2");
+
+  await byTest("python-code").fill("while True:\n    pass");
+  await byTest("python-run").click();
+  await byTest("python-outcome").waitFor({ timeout: MINUTE });
+  assert.equal(await byTest("python-outcome").getAttribute("data-kind"), "timeout");
+  await shot("2-python-timeout");
+
+  // The worker survived (or was replaced): the next program still runs.
+  await byTest("python-code").fill("print(6 * 7)");
+  await byTest("python-run").click();
+  await byTest("python-outcome").waitFor({ timeout: MINUTE });
+  assert.equal((await byTest("python-stdout").innerText()).trim(), "42");
+});
+
+async function solve({ n, maxTokens, programTokens }) {
+  await byTest("n").fill(String(n));
+  await byTest("n").dispatchEvent("change");
+  await byTest("max-tokens").fill(String(maxTokens));
+  await byTest("max-tokens").dispatchEvent("change");
+  await byTest("max-program-tokens").fill(String(programTokens));
+  await byTest("max-program-tokens").dispatchEvent("change");
+  await byTest("solve").click();
+}
+
+test("a problem solved end to end with N=4", { timeout: 20 * MINUTE }, async () => {
+  await byTest("samples").selectOption({ index: 1 });
+  assert.match(await byTest("question").inputValue(), /Janet/);
+  await solve({ n: 4, maxTokens: 24, programTokens: 32 });
+  await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
+  await shot("3-streaming");
+  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 18 * MINUTE });
+  await shot("4-finished");
+
+  const cards = byTest("candidate");
+  assert.equal(await cards.count(), 4);
+  for (let i = 0; i < 4; i++) {
+    const card = cards.nth(i);
+    assert.ok((await card.locator(".cot").innerText()).trim().length > 0, `card ${i} has its solution`);
+    await card.locator('[data-testid="code"]').waitFor();
+    const outcome = card.locator('[data-testid="outcome"]');
+    const kind = await outcome.getAttribute("data-kind");
+    const shown = await outcome.innerText();
+    // Pyodide ran it: either it printed, or Python itself reported the error.
+    assert.ok(
+      (kind === "ok") || (kind === "error" && /Error|Exception/.test(shown)) || kind === "timeout",
+      `card ${i}: ${kind}: ${shown}`,
+    );
+    assert.doesNotMatch(shown, /could not run/);
+    await card.locator('[data-testid="verdict"]').waitFor();
+    await card.locator('[data-testid="score"]').waitFor();
+  }
+  const strategies = byTest("strategy");
+  assert.equal(await strategies.count(), 6);
+  for (const key of ["greedy", "majority", "verifier", "cotnpot_majority", "cotnpot_verifier", "weighted"]) {
+    assert.equal(await byTest("strategies").locator(`[data-strategy="${key}"]`).count(), 1);
+  }
+  assert.match(await byTest("strategies").innerText(), /Gold answer/);
+  assert.match(await byTest("timings").innerText(), /first token after/);
+  await byTest("chart").waitFor();
+});
+
+test("Stop cancels generation within a second, and the next Solve works", { timeout: 20 * MINUTE }, async () => {
+  await solve({ n: 1, maxTokens: 400, programTokens: 8 });
+  await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
+  const clicked = Date.now();
+  await byTest("stop").click();
+  await byTest("run-state").filter({ hasText: "stopped" }).waitFor({ timeout: MINUTE });
+  const seconds = (Date.now() - clicked) / 1000;
+  await shot("5-stopped");
+  assert.ok(seconds < 1.0, `stopped after ${seconds} s`);
+
+  await solve({ n: 1, maxTokens: 4, programTokens: 4 });
+  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 10 * MINUTE });
+});
+
+test("a second visit takes the model from the Cache API, with no network fetch of the weights", { timeout: 6 * MINUTE }, async () => {
+  const before = modelRequests();
+  await openPage();
+  await loadReasoner(`/test-models/${MODEL}`);
+  await waitLoaded();
+  assert.equal(await byTest("download").getAttribute("data-from-cache"), "true");
+  assert.equal(modelRequests(), before);
+  await byTest("cache").locator("summary").click();
+  assert.match(await byTest("cache").innerText(), /1 model files/);
+});
+
+test("a truncated model file gives a visible error, not a blank page", { timeout: 3 * MINUTE }, async () => {
+  await openPage();
+  await loadReasoner("/test-models/truncated.gguf");
+  const error = byTest("error");
+  await error.waitFor({ timeout: 2 * MINUTE });
+  assert.equal(await error.getAttribute("data-kind"), "model");
+  assert.match(await error.innerText(), /truncated\.gguf/);
+  await shot("6-truncated-model");
+});

@@ -1,0 +1,52 @@
+// A static server for the built page (dist/) on 127.0.0.1 with the cross-origin-isolation
+// headers, standing in for the Hub: /test-models/<file> serves the test models from
+// .cache/models, /test-models/truncated.gguf the first 1 MiB of SmolLM2. It logs every request
+// so tests can tell whether the weights were fetched over the network.
+import { createReadStream, statSync, openSync, readSync, closeSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join, normalize, resolve } from "node:path";
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+  ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json",
+  ".zip": "application/zip", ".png": "image/png", ".gguf": "application/octet-stream",
+};
+
+export function startServer({ dist, models, port = 0 }) {
+  const log = [];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    log.push(path);
+    res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+    res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
+    res.setHeader("Cache-Control", "no-store");
+    if (path === "/test-models/truncated.gguf") {
+      const fd = openSync(join(models, "SmolLM2-135M-Instruct.Q4_1.gguf"), "r");
+      const head = Buffer.alloc(1 << 20);
+      readSync(fd, head, 0, head.length, 0);
+      closeSync(fd);
+      res.writeHead(200, { "Content-Type": TYPES[".gguf"], "Content-Length": head.length });
+      return res.end(head);
+    }
+    const [base, rel] = path.startsWith("/test-models/") ? [models, path.slice("/test-models/".length)] : [dist, path === "/" ? "index.html" : path.slice(1)];
+    const file = resolve(base, normalize(rel));
+    let size;
+    try {
+      if (!file.startsWith(resolve(base))) throw new Error("outside");
+      size = statSync(file).size;
+    } catch {
+      res.writeHead(404);
+      return res.end("not found");
+    }
+    res.writeHead(200, { "Content-Type": TYPES[extname(file)] || "application/octet-stream", "Content-Length": size });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok({ server, log, url: `http://127.0.0.1:${server.address().port}` })));
+}
+
+// `node tests/browser/server.mjs [PORT]` serves dist/ by hand for a look.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const root = resolve(new URL("../..", import.meta.url).pathname);
+  const { url } = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models"), port: Number(process.argv[2] || 8090) });
+  console.log(`serving dist/ at ${url}`);
+}
