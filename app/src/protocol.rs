@@ -46,7 +46,8 @@ pub enum ToEngine {
     /// Probe WebGPU and report the adapter.
     Init,
     Load { role: Role, source: ModelSource },
-    Solve { problem: Problem, settings: Settings },
+    /// `run` tags every message of this run, so the page can drop those of a run it stopped.
+    Solve { run: u64, problem: Problem, settings: Settings },
     /// Raw greedy or sampled generation with the reasoner (the page's model check).
     Generate { prompt: String, max_tokens: usize },
     /// Runs a program in the pipeline's own Python worker, under the same limits.
@@ -92,10 +93,11 @@ pub enum FromEngine {
     Ready { adapter: AdapterInfo },
     Progress { role: Role, url: String, loaded: f64, total: Option<f64>, from_cache: bool },
     Loaded { role: Role, name: String, bytes: f64, seconds: f64, weights_mb: f64, architecture: String },
-    Event { event: Event },
-    Done { record: Record },
+    Event { run: u64, event: Event },
+    Done { run: u64, record: Record },
     Generated { tokens: Vec<u32>, text: String, first_token_seconds: f64, tokens_per_second: f64 },
-    Stopped,
+    /// The engine ended a run (or a model check) early because Stop was pressed.
+    Stopped { run: Option<u64> },
     PythonRan { outcome: PotOutcome, seconds: f64 },
     Cache { entries: Vec<CacheEntry> },
     Error { kind: ErrorKind, role: Option<Role>, message: String },

@@ -11,7 +11,10 @@ import { startServer } from "./server.mjs";
 
 const root = resolve(new URL("../..", import.meta.url).pathname);
 const artifacts = join(root, "tests/browser/artifacts");
-const fixture = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2.json"), "utf8"));
+const llamaCpp = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2.json"), "utf8"));
+// The engine's golden fixture: an exact f32 forward pass (tests/reference/numpy_forward.py) on
+// the same prompts; engine/tests/all/parity.rs holds every backend to it.
+const exactF32 = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2_f32.json"), "utf8"));
 const MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const MINUTE = 60_000;
 
@@ -75,16 +78,20 @@ test("the page finds WebGPU and loads the test model with download progress", { 
   await shot("1-loaded");
 });
 
-test("greedy tokens in the page equal llama.cpp's (the engine's golden fixture)", { timeout: 5 * MINUTE }, async () => {
-  const { text, greedy } = fixture.prompts[0];
-  const n = 8;
+test("greedy tokens in the page equal the engine's golden fixture", { timeout: 10 * MINUTE }, async () => {
+  const { text, ids: promptIds } = llamaCpp.prompts[0];
+  assert.deepEqual(exactF32.prompts[0].ids, promptIds);
+  const greedy = exactF32.prompts[0].greedy;
+  // Six tokens reach the first place where llama.cpp (8-bit activations) picks the other side
+  // of a near-tie (parity.rs shows it is one); the exact f32 reference and the engine agree.
+  const n = 6;
   await byTest("check").locator("summary").click();
   await byTest("check-prompt").fill(text);
   await byTest("check-tokens").fill(String(n));
   await byTest("check-tokens").dispatchEvent("change");
   await byTest("check-run").click();
   const result = byTest("check-result");
-  await result.waitFor({ timeout: 4 * MINUTE });
+  await result.waitFor({ timeout: 9 * MINUTE });
   const ids = (await result.getAttribute("data-tokens")).split(" ").map(Number);
   assert.deepEqual(ids, greedy.slice(0, n));
 });
@@ -120,14 +127,16 @@ async function solve({ n, maxTokens, programTokens }) {
   await byTest("solve").click();
 }
 
-test("a problem solved end to end with N=4", { timeout: 20 * MINUTE }, async () => {
+test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () => {
   await byTest("samples").selectOption({ index: 1 });
   assert.match(await byTest("question").inputValue(), /Janet/);
-  await solve({ n: 4, maxTokens: 24, programTokens: 32 });
+  // SwiftShader runs the engine at a few seconds per decode step: short generations only.
+  await solve({ n: 4, maxTokens: 3, programTokens: 4 });
   await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
   await shot("3-streaming");
-  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 18 * MINUTE });
+  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 28 * MINUTE });
   await shot("4-finished");
+  console.log(`# ${await byTest("timings").innerText()}`);
 
   const cards = byTest("candidate");
   assert.equal(await cards.count(), 4);
@@ -157,7 +166,7 @@ test("a problem solved end to end with N=4", { timeout: 20 * MINUTE }, async () 
   await byTest("chart").waitFor();
 });
 
-test("Stop cancels generation within a second, and the next Solve works", { timeout: 20 * MINUTE }, async () => {
+test("Stop cancels generation within a second, and the next Solve works", { timeout: 30 * MINUTE }, async () => {
   await solve({ n: 1, maxTokens: 400, programTokens: 8 });
   await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
   const clicked = Date.now();
@@ -166,9 +175,14 @@ test("Stop cancels generation within a second, and the next Solve works", { time
   const seconds = (Date.now() - clicked) / 1000;
   await shot("5-stopped");
   assert.ok(seconds < 1.0, `stopped after ${seconds} s`);
+  const tokens = await byTest("candidate").first().locator(".tokens").innerText();
+  // The engine confirms at the end of its current decode step; nothing more reaches the card.
+  await byTest("timings").filter({ hasText: "the engine stopped" }).waitFor({ timeout: 5 * MINUTE });
+  console.log(`# ${await byTest("timings").innerText()}`);
+  assert.equal(await byTest("candidate").first().locator(".tokens").innerText(), tokens);
 
-  await solve({ n: 1, maxTokens: 4, programTokens: 4 });
-  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 10 * MINUTE });
+  await solve({ n: 1, maxTokens: 2, programTokens: 2 });
+  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 20 * MINUTE });
 });
 
 test("a second visit takes the model from the Cache API, with no network fetch of the weights", { timeout: 6 * MINUTE }, async () => {

@@ -12,6 +12,12 @@ const TYPES = {
   ".zip": "application/zip", ".png": "image/png", ".gguf": "application/octet-stream",
 };
 
+const here = resolve(new URL(".", import.meta.url).pathname);
+const ROUTES = [
+  ["/wllama/", join(here, "../../node_modules/@wllama/wllama/esm")],
+  ["/bench/", join(here, "bench")],
+];
+
 export function startServer({ dist, models, port = 0 }) {
   const log = [];
   const server = createServer((req, res) => {
@@ -28,7 +34,9 @@ export function startServer({ dist, models, port = 0 }) {
       res.writeHead(200, { "Content-Type": TYPES[".gguf"], "Content-Length": head.length });
       return res.end(head);
     }
-    const [base, rel] = path.startsWith("/test-models/") ? [models, path.slice("/test-models/".length)] : [dist, path === "/" ? "index.html" : path.slice(1)];
+    const routes = [["/test-models/", models], ...ROUTES];
+    const route = routes.find(([prefix]) => path.startsWith(prefix));
+    const [base, rel] = route ? [route[1], path.slice(route[0].length)] : [dist, path === "/" ? "index.html" : path.slice(1)];
     const file = resolve(base, normalize(rel));
     let size;
     try {

@@ -5,10 +5,9 @@ use cotnpot_pipeline::record::Report;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::engine;
 use super::problem::Sample;
 use super::state::AppState;
-use crate::protocol::{Role, ToEngine};
+use crate::protocol::Role;
 
 #[component]
 pub fn BenchPanel() -> impl IntoView {
@@ -43,7 +42,7 @@ pub fn BenchPanel() -> impl IntoView {
             <span>{move || format!("of {}", available())}</span>
             <button data-testid="bench-run" on:click=start
                 disabled=move || state.bench.with(|b| b.running) || state.run.with(|r| r.running) || !state.loaded.with(|l| l.contains_key(&Role::Reasoner))>"Run"</button>
-            <button on:click=move |_| engine::send(&ToEngine::Stop) disabled=move || !state.bench.with(|b| b.running)>"Stop"</button>
+            <button on:click=move |_| state.stop() disabled=move || !state.bench.with(|b| b.running)>"Stop"</button>
             <progress max=move || state.bench.with(|b| b.total) value=move || state.bench.with(|b| b.records.len())></progress>
             <span data-testid="bench-progress">{move || state.bench.with(|b| format!("{} of {} problems", b.records.len(), b.total))}</span>
             {move || table().map(|t| view! {

@@ -89,6 +89,9 @@ fn Timings() -> impl IntoView {
             if let Some(rate) = r.sample_tokens_per_second() {
                 parts.push(format!("sampling {rate:.1} tokens/s over {} sequences", r.candidates.len()));
             }
+            if let Some(t) = r.stop_confirmed {
+                parts.push(format!("the engine stopped {t:.1} s after Stop (at the end of its decode step)"));
+            }
             if let Some(record) = &r.record {
                 let t = &record.timings;
                 parts.push(format!(

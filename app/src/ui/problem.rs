@@ -116,7 +116,7 @@ pub fn ProblemPanel() -> impl IntoView {
             </div>
             <button class="solve" data-testid="solve" disabled=move || !can_solve() on:click=move |_| state.solve(problem())>"Solve"</button>
             <button class="stop" data-testid="stop" disabled=move || !state.run.with(|r| r.running) && !state.checking.get()
-                on:click=move |_| engine::send(&ToEngine::Stop)>"Stop"</button>
+                on:click=move |_| { if state.checking.get_untracked() { engine::send(&ToEngine::Stop) } else { state.stop() } }>"Stop"</button>
         </section>
     }
 }

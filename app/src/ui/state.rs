@@ -65,6 +65,11 @@ pub struct RunView {
     pub first_token: Option<f64>,
     pub last_token: Option<f64>,
     pub sample_tokens: usize,
+    /// This run's id; messages of other runs are dropped.
+    pub id: u64,
+    /// Seconds from Stop to the engine's confirmation (it stops at the next decode step).
+    pub stop_confirmed: Option<f64>,
+    pub stop_pressed: Option<f64>,
 }
 
 impl RunView {
@@ -155,15 +160,31 @@ impl AppState {
 
     pub fn solve(&self, problem: Problem) {
         let settings = self.settings.get_untracked();
+        let run = self.run.with_untracked(|r| r.id) + 1;
         self.failure.set(None);
         self.run.set(RunView {
+            id: run,
             problem: Some(problem.clone()),
             candidates: vec![CandidateView::default(); settings.n],
             running: true,
             started: now(),
             ..RunView::default()
         });
-        engine::send(&ToEngine::Solve { problem, settings });
+        engine::send(&ToEngine::Solve { run, problem, settings });
+    }
+
+    /// Stop takes effect on the page at once: the run is marked stopped and its later messages
+    /// are dropped; the engine ends it at its next decode step and confirms.
+    pub fn stop(&self) {
+        engine::send(&ToEngine::Stop);
+        self.run.update(|r| {
+            if r.running {
+                r.running = false;
+                r.stopped = true;
+                r.stop_pressed = Some(now());
+            }
+        });
+        self.bench.update(|b| b.running = false);
     }
 
     fn next_bench_problem(&self) {
@@ -196,8 +217,15 @@ impl AppState {
                 self.loading.set(None);
                 engine::send(&ToEngine::ListCache);
             }
-            FromEngine::Event { event } => self.on_event(event),
-            FromEngine::Done { record } => {
+            FromEngine::Event { run, event } => {
+                if self.run.with_untracked(|r| r.id == run && !r.stopped) {
+                    self.on_event(event);
+                }
+            }
+            FromEngine::Done { run, record } => {
+                if self.run.with_untracked(|r| r.id != run || r.stopped) {
+                    return;
+                }
                 self.run.update(|r| {
                     r.record = Some(record.clone());
                     r.running = false;
@@ -207,13 +235,15 @@ impl AppState {
                     self.next_bench_problem();
                 }
             }
-            FromEngine::Stopped => {
-                self.run.update(|r| {
-                    r.running = false;
-                    r.stopped = true;
-                });
+            FromEngine::Stopped { run } => {
                 self.checking.set(false);
-                self.bench.update(|b| b.running = false);
+                if let Some(run) = run {
+                    self.run.update(|r| {
+                        if r.id == run {
+                            r.stop_confirmed = r.stop_pressed.map(|t| now() - t);
+                        }
+                    });
+                }
             }
             FromEngine::Generated { tokens, text, first_token_seconds, tokens_per_second } => {
                 self.checking.set(false);

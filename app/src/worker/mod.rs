@@ -118,7 +118,7 @@ impl Engine {
         match message {
             ToEngine::Init => self.init().await,
             ToEngine::Load { role, source } => self.load(role, source, bytes).await,
-            ToEngine::Solve { problem, settings } => self.solve(problem, settings).await,
+            ToEngine::Solve { run, problem, settings } => self.solve(run, problem, settings).await,
             ToEngine::Generate { prompt, max_tokens } => self.generate(prompt, max_tokens).await,
             ToEngine::RunPython { code } => {
                 let started = now();
@@ -216,7 +216,7 @@ impl Engine {
         models.get(&role).or_else(|| models.get(&Role::Reasoner)).cloned()
     }
 
-    async fn solve(&self, problem: Problem, settings: Settings) {
+    async fn solve(&self, run: u64, problem: Problem, settings: Settings) {
         let (Some(reasoner), Some(coder), Some(verifier)) = (self.model(Role::Reasoner), self.model(Role::Coder), self.model(Role::Verifier)) else {
             return fail(ErrorKind::Run, None, "load a reasoner model first");
         };
@@ -224,10 +224,10 @@ impl Engine {
         let models = Models { reasoner: &reasoner.model, coder: &coder.model, verifier: &verifier.model };
         let clock = now;
         let pipeline = Pipeline { models, runner: &self.runner, settings, now: &clock };
-        let result = pipeline.run(&problem, &mut |event| send(&FromEngine::Event { event }), &|| self.cancelled.get()).await;
+        let result = pipeline.run(&problem, &mut |event| send(&FromEngine::Event { run, event }), &|| self.cancelled.get()).await;
         match result {
-            Ok(record) => send(&FromEngine::Done { record }),
-            Err(PipelineError::Cancelled) => send(&FromEngine::Stopped),
+            Ok(record) => send(&FromEngine::Done { run, record }),
+            Err(PipelineError::Cancelled) => send(&FromEngine::Stopped { run: Some(run) }),
             Err(PipelineError::Engine(e @ EngineError::Device(_))) => fail(ErrorKind::Gpu, None, e),
             Err(e) => fail(ErrorKind::Run, None, e),
         }
