@@ -89,13 +89,14 @@ impl QuantTensor {
     fn expand(&self, codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>) -> Tensor<2> {
         let [rows, words] = codes.dims();
         let (bits, group) = (self.bits, self.group);
-        let per_word = 32 / bits;
+        let per_word = (32 / bits) as usize;
         let mask = (1i64 << bits) - 1;
-        let slots: Vec<Tensor<2, Int>> = (0..per_word)
-            .map(|slot| codes.clone().bitwise_right_shift_scalar((slot * bits) as i64).bitwise_and_scalar(mask))
-            .collect();
-        let cols = words * per_word as usize;
-        let codes = Tensor::cat(slots, 1).float().reshape([rows, cols / group, group]);
+        // One broadcast shift unpacks every slot: `[rows, 1, words] >> [1, slots, 1]` is
+        // `[rows, slots, words]`, which is already column order (column = slot·words + word).
+        let shifts: Vec<i32> = (0..per_word as i32).map(|slot| slot * bits as i32).collect();
+        let shifts: Tensor<3, Int> = Tensor::from_data(TensorData::new(shifts, [1, per_word, 1]), &codes.device());
+        let cols = words * per_word;
+        let codes = codes.reshape([rows, 1, words]).bitwise_right_shift(shifts).bitwise_and_scalar(mask).float().reshape([rows, cols / group, group]);
         let groups = cols / group;
         let w = codes * scales.reshape([rows, groups, 1]) + offsets.reshape([rows, groups, 1]);
         w.reshape([rows, cols])
