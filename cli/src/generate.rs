@@ -29,6 +29,10 @@ pub struct Args {
     /// flex (burn's CPU backend; `ndarray` is accepted as its old name) or wgpu.
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Generate this many times in one process and print each run's timing to stderr (the
+    /// first wgpu run includes compiling the device kernels).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 pub fn load(model: &PathBuf, tokenizer: Option<&PathBuf>, backend_name: &str) -> Result<LanguageModel> {
@@ -56,7 +60,19 @@ pub fn run(args: Args) -> Result<()> {
         let _ = stdout.write_all(event.text.as_bytes());
         let _ = stdout.flush();
     };
-    pollster::block_on(generate(&lm.model, &lm.tokenizer, &ids, 1, &options, &mut on_token, &|| false))?;
-    println!();
+    for run in 1..=args.repeat.max(1) {
+        let start = std::time::Instant::now();
+        let mut first = None;
+        let mut on_token = |event: cotnpot_engine::generate::TokenEvent| {
+            first.get_or_insert_with(|| start.elapsed().as_secs_f64());
+            on_token(event);
+        };
+        let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, &ids, 1, &options, &mut on_token, &|| false))?;
+        println!();
+        let total = start.elapsed().as_secs_f64();
+        let first = first.unwrap_or(total);
+        let rest = out[0].tokens.len().saturating_sub(1);
+        eprintln!("run {run}: first token after {first:.2} s, then {rest} tokens at {:.2} tokens/s", rest as f64 / (total - first).max(1e-9));
+    }
     Ok(())
 }

@@ -82,9 +82,9 @@ test("greedy tokens in the page equal the engine's golden fixture", { timeout: 1
   const { text, ids: promptIds } = llamaCpp.prompts[0];
   assert.deepEqual(exactF32.prompts[0].ids, promptIds);
   const greedy = exactF32.prompts[0].greedy;
-  // Six tokens reach the first place where llama.cpp (8-bit activations) picks the other side
-  // of a near-tie (parity.rs shows it is one); the exact f32 reference and the engine agree.
-  const n = 6;
+  // (llama.cpp, with 8-bit activations, takes the other side of a near-tie at the sixth token;
+  // engine/tests/all/parity.rs shows it is one. Four tokens keep the test short on SwiftShader.)
+  const n = 4;
   await byTest("check").locator("summary").click();
   await byTest("check-prompt").fill(text);
   await byTest("check-tokens").fill(String(n));
@@ -127,46 +127,8 @@ async function solve({ n, maxTokens, programTokens }) {
   await byTest("solve").click();
 }
 
-test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () => {
-  await byTest("samples").selectOption({ index: 1 });
-  assert.match(await byTest("question").inputValue(), /Janet/);
-  // SwiftShader runs the engine at a few seconds per decode step: short generations only.
-  await solve({ n: 4, maxTokens: 3, programTokens: 4 });
-  await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
-  await shot("3-streaming");
-  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 28 * MINUTE });
-  await shot("4-finished");
-  console.log(`# ${await byTest("timings").innerText()}`);
-
-  const cards = byTest("candidate");
-  assert.equal(await cards.count(), 4);
-  for (let i = 0; i < 4; i++) {
-    const card = cards.nth(i);
-    assert.ok((await card.locator(".cot").innerText()).trim().length > 0, `card ${i} has its solution`);
-    await card.locator('[data-testid="code"]').waitFor();
-    const outcome = card.locator('[data-testid="outcome"]');
-    const kind = await outcome.getAttribute("data-kind");
-    const shown = await outcome.innerText();
-    // Pyodide ran it: either it printed, or Python itself reported the error.
-    assert.ok(
-      (kind === "ok") || (kind === "error" && /Error|Exception/.test(shown)) || kind === "timeout",
-      `card ${i}: ${kind}: ${shown}`,
-    );
-    assert.doesNotMatch(shown, /could not run/);
-    await card.locator('[data-testid="verdict"]').waitFor();
-    await card.locator('[data-testid="score"]').waitFor();
-  }
-  const strategies = byTest("strategy");
-  assert.equal(await strategies.count(), 6);
-  for (const key of ["greedy", "majority", "verifier", "cotnpot_majority", "cotnpot_verifier", "weighted"]) {
-    assert.equal(await byTest("strategies").locator(`[data-strategy="${key}"]`).count(), 1);
-  }
-  assert.match(await byTest("strategies").innerText(), /Gold answer/);
-  assert.match(await byTest("timings").innerText(), /first token after/);
-  await byTest("chart").waitFor();
-});
-
-test("Stop cancels generation within a second, and the next Solve works", { timeout: 30 * MINUTE }, async () => {
+// The next test's Solve is the one that shows the engine works again after a Stop.
+test("Stop cancels generation within a second", { timeout: 15 * MINUTE }, async () => {
   await solve({ n: 1, maxTokens: 400, programTokens: 8 });
   await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
   const clicked = Date.now();
@@ -181,8 +143,47 @@ test("Stop cancels generation within a second, and the next Solve works", { time
   console.log(`# ${await byTest("timings").innerText()}`);
   assert.equal(await byTest("candidate").first().locator(".tokens").innerText(), tokens);
 
-  await solve({ n: 1, maxTokens: 2, programTokens: 2 });
-  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 20 * MINUTE });
+});
+
+// The page's pipeline on an MBPP problem: every candidate's reply is its program, run in Pyodide
+// against the visible test. (A maths problem adds the coder's CoT→PoT translation, another batched
+// generation that SwiftShader makes too slow for CI; pipeline/tests/all/end_to_end.rs runs that
+// path natively with the same pipeline code.)
+test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () => {
+  const mbpp = await byTest("samples").locator("option").evaluateAll((options) => options.findIndex((o) => o.textContent.startsWith("[MBPP]")));
+  await byTest("samples").selectOption({ index: mbpp });
+  assert.match(await byTest("gold").inputValue(), /^assert /);
+  // SwiftShader runs the engine at seconds per decode step: short generations only.
+  await solve({ n: 4, maxTokens: 6, programTokens: 4 });
+  await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 10 * MINUTE });
+  await shot("3-streaming");
+  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 28 * MINUTE });
+  await shot("4-finished");
+  console.log(`# ${await byTest("timings").innerText()}`);
+
+  const cards = byTest("candidate");
+  assert.equal(await cards.count(), 4);
+  for (let i = 0; i < 4; i++) {
+    const card = cards.nth(i);
+    assert.ok((await card.locator(".cot").innerText()).trim().length > 0, `card ${i} has its solution`);
+    assert.doesNotMatch(await card.locator('[data-testid="code"]').innerText(), /no program/);
+    const outcome = card.locator('[data-testid="outcome"]');
+    const kind = await outcome.getAttribute("data-kind");
+    const shown = await outcome.innerText();
+    // Pyodide ran it: it finished, or Python itself reported the error (a cut-off reply is a
+    // SyntaxError; a wrong function fails the visible test's assert).
+    assert.ok(kind === "ok" || (kind === "error" && /Error|Exception/.test(shown)), `card ${i}: ${kind}: ${shown}`);
+    assert.doesNotMatch(shown, /could not run/);
+    await card.locator('[data-testid="verdict"]').waitFor();
+    await card.locator('[data-testid="score"]').waitFor();
+    assert.match(await card.locator('[data-testid="score"]').innerText(), /mean log-prob/);
+  }
+  for (const key of ["greedy", "majority", "verifier", "cotnpot_majority", "cotnpot_verifier", "weighted"]) {
+    assert.equal(await byTest("strategies").locator(`[data-strategy="${key}"]`).count(), 1);
+  }
+  assert.match(await byTest("strategies").innerText(), /Gold answer/);
+  assert.match(await byTest("timings").innerText(), /first token after .* total/);
+  await byTest("chart").waitFor();
 });
 
 test("a second visit takes the model from the Cache API, with no network fetch of the weights", { timeout: 6 * MINUTE }, async () => {

@@ -87,7 +87,7 @@ fn Timings() -> impl IntoView {
                 parts.push(format!("first token after {t:.2} s"));
             }
             if let Some(rate) = r.sample_tokens_per_second() {
-                parts.push(format!("sampling {rate:.1} tokens/s over {} sequences", r.candidates.len()));
+                parts.push(format!("sampling {rate:.3} tokens/s over {} sequences", r.candidates.len()));
             }
             if let Some(t) = r.stop_confirmed {
                 parts.push(format!("the engine stopped {t:.1} s after Stop (at the end of its decode step)"));

@@ -32,7 +32,7 @@ pub fn CheckPanel() -> impl IntoView {
                     <div data-testid="check-result" data-tokens=ids_attr>
                         <pre>{c.text}</pre>
                         <p>"token ids: "<code>{ids}</code></p>
-                        <p data-testid="check-speed">{format!("first token after {:.2} s · {:.2} tokens/s after it", c.first_token_seconds, c.tokens_per_second)}</p>
+                        <p data-testid="check-speed">{format!("first token after {:.2} s · {:.3} tokens/s after it", c.first_token_seconds, c.tokens_per_second)}</p>
                     </div>
                 }
             })}

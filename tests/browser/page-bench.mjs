@@ -1,0 +1,50 @@
+// The page's own figures in headless Chromium (WebGPU on SwiftShader here) for BENCHMARKS.md:
+// model load, then N=1 (the model check: raw greedy continuation) and N=4 (the sampling stage of
+// a Solve, stopped once sampling ends) — time to first token and decode tokens/s, as the page
+// itself reports them. Usage: node tests/browser/page-bench.mjs [TOKENS]  (after trunk build)
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+import { startServer } from "./server.mjs";
+
+const tokens = Number(process.argv[2] || 8);
+const root = resolve(new URL("../..", import.meta.url).pathname);
+const served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
+const profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+const page = await context.newPage();
+const byTest = (id) => page.locator(`[data-testid="${id}"]`);
+const HOUR = 3_600_000;
+await page.goto(served.url);
+await byTest("adapter").filter({ hasText: "GPU:" }).waitFor({ timeout: HOUR });
+await byTest("role-reasoner").locator("select").selectOption("url");
+await byTest("url-reasoner").fill("/test-models/SmolLM2-135M-Instruct.Q4_1.gguf");
+await byTest("load-reasoner").click();
+await byTest("status-reasoner").filter({ hasText: "weights on the GPU" }).waitFor({ timeout: HOUR });
+console.log(`load: ${await byTest("status-reasoner").innerText()}`);
+
+await byTest("check").locator("summary").click();
+await byTest("check-prompt").fill("The capital of France is");
+await byTest("check-tokens").fill(String(tokens));
+await byTest("check-tokens").dispatchEvent("change");
+await byTest("check-run").click();
+await byTest("check-result").waitFor({ timeout: HOUR });
+console.log(`N=1, ${tokens} tokens: ${await byTest("check-speed").innerText()}`);
+
+for (const [id, value] of [["n", 4], ["max-tokens", tokens], ["max-program-tokens", 1]]) {
+  await byTest(id).fill(String(value));
+  await byTest(id).dispatchEvent("change");
+}
+await byTest("samples").selectOption({ index: 1 });
+await byTest("solve").click();
+await page.locator(".stages li.done").first().waitFor({ timeout: HOUR });
+console.log(`N=4, ${tokens} tokens each: ${await byTest("timings").innerText()}`);
+await byTest("stop").click();
+await context.close();
+served.server.close();
+rmSync(profile, { recursive: true, force: true });
