@@ -129,6 +129,7 @@ async function solve({ n, maxTokens, programTokens }) {
 
 // The next test's Solve is the one that shows the engine works again after a Stop.
 test("Stop cancels generation within a second", { timeout: 15 * MINUTE }, async () => {
+  await byTest("samples").selectOption({ index: 1 });
   await solve({ n: 1, maxTokens: 400, programTokens: 8 });
   await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 5 * MINUTE });
   const clicked = Date.now();
@@ -142,7 +143,6 @@ test("Stop cancels generation within a second", { timeout: 15 * MINUTE }, async 
   await byTest("timings").filter({ hasText: "the engine stopped" }).waitFor({ timeout: 5 * MINUTE });
   console.log(`# ${await byTest("timings").innerText()}`);
   assert.equal(await byTest("candidate").first().locator(".tokens").innerText(), tokens);
-
 });
 
 // The page's pipeline on an MBPP problem: every candidate's reply is its program, run in Pyodide
@@ -154,7 +154,7 @@ test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () 
   await byTest("samples").selectOption({ index: mbpp });
   assert.match(await byTest("gold").inputValue(), /^assert /);
   // SwiftShader runs the engine at seconds per decode step: short generations only.
-  await solve({ n: 4, maxTokens: 6, programTokens: 4 });
+  await solve({ n: 4, maxTokens: 4, programTokens: 2 });
   await byTest("candidate").first().locator(".cot").filter({ hasText: /\S/ }).waitFor({ timeout: 10 * MINUTE });
   await shot("3-streaming");
   await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 28 * MINUTE });

@@ -100,8 +100,8 @@ pub fn ProblemPanel() -> impl IntoView {
             </select>
             <textarea data-testid="question" rows="4" placeholder="Type a maths word problem…"
                 prop:value=move || question.get() on:input=move |ev| question.set(event_target_value(&ev))></textarea>
-            <input type="text" data-testid="gold" placeholder="Correct answer, if you know it (optional)"
-                prop:value=move || gold.get() on:input=move |ev| gold.set(event_target_value(&ev))/>
+            <textarea data-testid="gold" rows=move || gold.with(|g| g.lines().count().clamp(1, 4)) placeholder="Correct answer, if you know it (optional)"
+                prop:value=move || gold.get() on:input=move |ev| gold.set(event_target_value(&ev))></textarea>
             <div class="settings">
                 <label>"N "<input type="number" min="1" max="16" data-testid="n" prop:value=move || state.settings.with(|s| s.n)
                     on:change=move |ev| if let Some(v) = number(&ev, 1.0, 16.0) { state.settings.update(|s| s.n = v as usize) }/></label>
