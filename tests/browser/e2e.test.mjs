@@ -2,12 +2,10 @@
 // Run by tests/run-all.sh after `trunk build`; `node --test tests/browser/` by hand.
 // Screenshots of the main states go to tests/browser/artifacts/.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { launchBrowser, startServer } from "./server.mjs";
 
 const root = resolve(new URL("../..", import.meta.url).pathname);
 const artifacts = join(root, "tests/browser/artifacts");
@@ -18,31 +16,21 @@ const exactF32 = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2_f32.
 const MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const MINUTE = 60_000;
 
-let served, context, page, profile;
+let served, browser, context, page;
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
-  profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--no-first-run", "--disable-quic",
-    ],
-    viewport: { width: 1280, height: 1400 },
-  });
+  browser = await launchBrowser({ viewport: { width: 1280, height: 1400 } });
+  context = browser.context;
   page = await context.newPage();
   page.on("console", (m) => { if (m.type() === "error") console.log(`[page] ${m.text()}`); });
   page.on("pageerror", (e) => console.log(`[page error] ${e}`));
 });
 
 after(async () => {
-  await context?.close();
+  await browser?.close();
   served?.server.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });

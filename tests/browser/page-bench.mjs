@@ -2,21 +2,14 @@
 // model load, then N=1 (the model check: raw greedy continuation) and N=4 (the sampling stage of
 // a Solve, stopped once sampling ends) — time to first token and decode tokens/s, as the page
 // itself reports them. Usage: node tests/browser/page-bench.mjs [TOKENS]  (after trunk build)
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { launchBrowser, startServer } from "./server.mjs";
 
 const tokens = Number(process.argv[2] || 8);
 const root = resolve(new URL("../..", import.meta.url).pathname);
 const served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
-const profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-});
+const browser = await launchBrowser();
+const context = browser.context;
 const page = await context.newPage();
 const byTest = (id) => page.locator(`[data-testid="${id}"]`);
 const HOUR = 3_600_000;
@@ -45,6 +38,5 @@ await byTest("solve").click();
 await page.locator(".stages li.done").first().waitFor({ timeout: HOUR });
 console.log(`N=4, ${tokens} tokens each: ${await byTest("timings").innerText()}`);
 await byTest("stop").click();
-await context.close();
+await browser.close();
 served.server.close();
-rmSync(profile, { recursive: true, force: true });

@@ -4,6 +4,9 @@
 // so tests can tell whether the weights were fetched over the network.
 import { createReadStream, statSync, openSync, readSync, closeSync } from "node:fs";
 import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
 import { extname, join, normalize, resolve } from "node:path";
 
 const TYPES = {
@@ -50,6 +53,23 @@ export function startServer({ dist, models, port = 0 }) {
     createReadStream(file).pipe(res);
   });
   return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok({ server, log, url: `http://127.0.0.1:${server.address().port}` })));
+}
+
+/// Debian's Chromium with WebGPU (SwiftShader where there is no GPU) in a fresh profile, with the
+/// flags that keep it off the network. `close()` also removes the profile.
+export async function launchBrowser(options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--no-first-run", "--disable-quic",
+    ],
+    ...options,
+  });
+  return { context, close: async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); } };
 }
 
 // `node tests/browser/server.mjs [PORT]` serves dist/ by hand for a look.

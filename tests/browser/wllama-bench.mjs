@@ -1,20 +1,13 @@
 // wllama (llama.cpp compiled to wasm, with its WebGPU backend) on the same GGUF in the same
 // headless Chromium as the page's own figures: load, time to first token, decode tokens/s for
 // N=1 and N=4. Usage: node tests/browser/wllama-bench.mjs  (after scripts/setup.sh)
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { launchBrowser, startServer } from "./server.mjs";
 
 const root = resolve(new URL("../..", import.meta.url).pathname);
 const served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
-const profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
-});
+const browser = await launchBrowser();
+const context = browser.context;
 const page = await context.newPage();
 page.on("console", (m) => { if (m.type() === "error") console.error(`[page] ${m.text()}`); });
 await page.goto(`${served.url}/bench/wllama.html`);
@@ -27,6 +20,5 @@ for (const [label, gpuLayers, parallel] of [["WebGPU", 99, 1], ["WebGPU", 99, 4]
   console.log(JSON.stringify({ backend: label, n: parallel, load_s: +result.load_s.toFixed(2), first_token_s: +mean("first_token_s").toFixed(2),
     decode_tok_s_per_sequence: +mean("decode_tok_s").toFixed(2), decode_tok_s_total: +(mean("decode_tok_s") * parallel).toFixed(2), text: runs[0].text.slice(0, 60) }));
 }
-await context.close();
+await browser.close();
 served.server.close();
-rmSync(profile, { recursive: true, force: true });
