@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cotnpot_engine::LanguageModel;
-use cotnpot_pipeline::record::{Record, Report};
+use cotnpot_pipeline::record::{Provenance, Record, Report};
 use cotnpot_pipeline::sandbox::{BubblewrapRunner, SandboxLimits};
 use cotnpot_pipeline::task::{Problem, Task};
 use cotnpot_pipeline::{Models, Pipeline, Settings};
@@ -56,12 +56,20 @@ pub struct Args {
     /// Records are appended here; problems already in it are skipped.
     #[arg(long)]
     out: PathBuf,
+    /// Only sample and judge the solutions (no programs, filter or verifier): training data for
+    /// `build-pairs`.
+    #[arg(long)]
+    sample_only: bool,
+    /// Problems to skip at the start of the file (with --limit: a window of the file).
+    #[arg(long, default_value_t = 0)]
+    skip: usize,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let Some(task) = Task::parse(&args.task) else { bail!("--task must be gsm8k, math or mbpp, not {:?}", args.task) };
     let text = std::fs::read_to_string(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
     let mut problems = Problem::parse_file(task, &text)?;
+    problems.drain(..args.skip.min(problems.len()));
     problems.truncate(args.limit.unwrap_or(problems.len()));
 
     let existing = read_records(&args.out).unwrap_or_default();
@@ -76,10 +84,10 @@ pub fn run(args: Args) -> Result<()> {
             _ => Ok(None),
         }
     };
-    let coder = load_other(&args.coder)?;
-    let verifier = load_other(&args.verifier)?;
+    let coder = if args.sample_only { None } else { load_other(&args.coder)? };
+    let verifier = if args.sample_only { None } else { load_other(&args.verifier)? };
     let models = Models { reasoner: &reasoner, coder: coder.as_ref().unwrap_or(&reasoner), verifier: verifier.as_ref().unwrap_or(&reasoner) };
-    if args.verifier.is_none() {
+    if args.verifier.is_none() && !args.sample_only {
         eprintln!("verifier: the reasoner scoring its own solutions (no trained verifier given)");
     }
     let runner = BubblewrapRunner::with_limits(SandboxLimits { timeout: Duration::from_secs(args.timeout), ..SandboxLimits::default() });
@@ -101,12 +109,27 @@ pub fn run(args: Args) -> Result<()> {
             seed: args.seed.wrapping_add(problem.index as u64),
             ..Settings::default()
         };
+        let provenance = Provenance {
+            reasoner: args.reasoner.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            seed: settings.seed,
+        };
         let pipeline = Pipeline { models, runner: &runner, settings, now: &now };
-        let record = pollster::block_on(pipeline.run(problem, &mut |_| {}, &|| false)).with_context(|| format!("problem {}", problem.index))?;
+        let run = async {
+            if args.sample_only { pipeline.sample_and_judge(problem, &|| false).await } else { pipeline.run(problem, &mut |_| {}, &|| false).await }
+        };
+        let mut record = pollster::block_on(run).with_context(|| format!("problem {}", problem.index))?;
+        record.provenance = Some(provenance);
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
         out.flush()?;
         records.push(record);
         let report = Report::from_records(&records);
+        if args.sample_only {
+            bar.set_message(format!("{:.0}% of solutions correct", 100.0 * correct_share(&records)));
+            bar.inc(1);
+            continue;
+        }
         bar.set_message(format!(
             "CoTnPoT+verifier {:.0}% · majority {:.0}% · greedy {:.0}%",
             100.0 * report.accuracy["cotnpot_verifier"],
@@ -118,11 +141,21 @@ pub fn run(args: Args) -> Result<()> {
     bar.finish();
     let wanted: BTreeSet<usize> = problems.iter().map(|p| p.index).collect();
     records.retain(|r| wanted.contains(&r.index));
+    if args.sample_only {
+        let solutions: usize = records.iter().map(|r| r.candidates.len()).sum();
+        println!("{} problems · {solutions} solutions · {:.1}% correct", records.len(), 100.0 * correct_share(&records));
+        return Ok(());
+    }
     print!("{}", Report::from_records(&records).table());
     Ok(())
 }
 
-fn read_records(path: &Path) -> Result<Vec<Record>> {
+fn correct_share(records: &[Record]) -> f64 {
+    let (right, all) = records.iter().flat_map(|r| &r.candidates).fold((0, 0), |(r, a), c| (r + usize::from(c.correct == Some(true)), a + 1));
+    if all == 0 { 0.0 } else { right as f64 / all as f64 }
+}
+
+pub fn read_records(path: &Path) -> Result<Vec<Record>> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
         .enumerate()

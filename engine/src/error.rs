@@ -17,6 +17,8 @@ pub enum EngineError {
     Device(String),
     #[error("the prompt is empty")]
     EmptyPrompt,
+    #[error("a solution to score has no tokens")]
+    EmptyContinuation,
     #[error("{needed} positions exceed the model's context of {context}")]
     ContextOverflow { needed: usize, context: usize },
     #[error("token id {id} is outside the vocabulary of {vocab}")]

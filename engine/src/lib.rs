@@ -6,11 +6,14 @@ mod error;
 pub mod generate;
 pub mod gguf;
 mod language_model;
+pub mod lora;
 pub mod model;
 pub mod quant;
 mod readback;
 pub mod score;
 pub mod tokenizer;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use burn::tensor::Device;
 pub use error::EngineError;

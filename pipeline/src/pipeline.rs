@@ -196,11 +196,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             index: problem.index,
             task: problem.task,
             question: problem.question.clone(),
-            gold: match &problem.gold {
-                Gold::Answer { answer } => Some(answer.clone()),
-                Gold::Tests { tests, .. } => Some(tests.join("\n")),
-                Gold::Unknown => None,
-            },
+            gold: gold_text(problem),
             candidates,
             greedy: greedy_record,
             picks: picks_by_name,
@@ -210,6 +206,56 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             tokens,
             seconds: (self.now)() - start,
             timings,
+            provenance: None,
+        })
+    }
+
+    /// Only the sampling and judging stages: N solutions with their answers judged against the
+    /// gold one. This is what a verifier's training data is made of; the record's strategy
+    /// fields stay empty.
+    pub async fn sample_and_judge(&self, problem: &Problem, cancelled: &dyn Fn() -> bool) -> Result<Record, PipelineError> {
+        let start = (self.now)();
+        let s = &self.settings;
+        let reasoner = self.models.reasoner;
+        let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
+        let sampling = SamplingParams { temperature: s.temperature, top_p: s.top_p, top_k: 0, min_p: 0.0, seed: s.seed, ..SamplingParams::default() };
+        let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false };
+        let solutions = generate(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut |_| {}, cancelled).await?;
+        check(cancelled)?;
+        let sample_seconds = (self.now)() - start;
+        let mut candidates = Vec::with_capacity(solutions.len());
+        for g in &solutions {
+            let answer = self.answer_of(problem, &g.text);
+            let correct = self.judge(problem, answer.as_ref()).await;
+            candidates.push(CandidateRecord {
+                cot: g.text.clone(),
+                tokens: g.tokens.len(),
+                answer: answer.map(|a| a.raw),
+                pot_code: None,
+                pot_outcome: None,
+                pot_result: None,
+                kept: false,
+                score: None,
+                correct,
+            });
+        }
+        let empty = CandidateRecord { cot: String::new(), tokens: 0, answer: None, pot_code: None, pot_outcome: None, pot_result: None, kept: false, score: None, correct: None };
+        let seconds = (self.now)() - start;
+        Ok(Record {
+            index: problem.index,
+            task: problem.task,
+            question: problem.question.clone(),
+            gold: gold_text(problem),
+            tokens: solutions.iter().map(|g| g.tokens.len()).sum(),
+            candidates,
+            greedy: empty,
+            picks: BTreeMap::new(),
+            correct: BTreeMap::new(),
+            picked_candidate: BTreeMap::new(),
+            filter_emptied: false,
+            seconds,
+            timings: Timings { sample: sample_seconds, judge: seconds - sample_seconds, ..Timings::default() },
+            provenance: None,
         })
     }
 
@@ -319,6 +365,15 @@ impl<R: PythonRunner> Pipeline<'_, R> {
                 Some(self.runner.run(&program).await.finished())
             }
         }
+    }
+}
+
+/// The gold answer as a record holds it: the answer, or for code problems the tests.
+fn gold_text(problem: &Problem) -> Option<String> {
+    match &problem.gold {
+        Gold::Answer { answer } => Some(answer.clone()),
+        Gold::Tests { tests, .. } => Some(tests.join("\n")),
+        Gold::Unknown => None,
     }
 }
 

@@ -59,6 +59,19 @@ pub struct Record {
     pub tokens: usize,
     pub seconds: f64,
     pub timings: Timings,
+    /// Who sampled the candidates and how: training pairs carry it as provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The reasoner's model file name.
+    pub reasoner: String,
+    pub temperature: f32,
+    pub top_p: f32,
+    /// The sampling seed of this problem.
+    pub seed: u64,
 }
 
 /// Accuracy per strategy and the rest of `eval`'s table.

@@ -34,6 +34,14 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// The GGUF architecture name of the family.
+    pub fn family_name(&self) -> &'static str {
+        match self.family {
+            Family::Llama => "llama",
+            Family::Qwen2 => "qwen2",
+        }
+    }
+
     pub fn from_gguf(header: &GgufHeader) -> Result<Self, GgufError> {
         let arch = header.str("general.architecture")?;
         let family = match arch {

@@ -4,6 +4,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::{ModelConfig, RopeStyle};
+use crate::lora::Lora;
 use crate::quant::Weight;
 
 /// `x / sqrt(mean(x²) + ε) · g`
@@ -156,13 +157,36 @@ impl KvCache {
     }
 }
 
+/// A projection `x·Wᵀ` with its frozen weight, plus an adapter's low-rank term when one is
+/// attached.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: Weight,
+    pub lora: Option<Lora>,
+}
+
+impl Linear {
+    pub fn new(weight: Weight) -> Self {
+        Self { weight, lora: None }
+    }
+
+    /// `x: [b, s, in]` → `[b, s, out]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let Some(lora) = &self.lora else { return self.weight.forward(x) };
+        let [b, s, d] = x.dims();
+        let adapted = lora.forward(x.clone().reshape([b * s, d]));
+        let out = adapted.dims()[1];
+        self.weight.forward(x) + adapted.reshape([b, s, out])
+    }
+}
+
 /// Grouped-query self-attention; query head h reads key/value head h / (heads / kv_heads).
 #[derive(Debug, Clone)]
 pub struct Attention {
-    pub q: Weight,
-    pub k: Weight,
-    pub v: Weight,
-    pub o: Weight,
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
     pub q_bias: Option<Tensor<1>>,
     pub k_bias: Option<Tensor<1>>,
     pub v_bias: Option<Tensor<1>>,
@@ -211,9 +235,9 @@ impl Attention {
 /// `down(silu(gate(x)) ⊙ up(x))`
 #[derive(Debug, Clone)]
 pub struct SwiGlu {
-    pub gate: Weight,
-    pub up: Weight,
-    pub down: Weight,
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
 }
 
 impl SwiGlu {

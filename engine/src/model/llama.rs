@@ -70,12 +70,24 @@ impl Transformer {
         self.logits(hidden.narrow(1, s - 1, 1)).reshape([b, self.head().rows()])
     }
 
-    /// Device bytes the weights take.
+    /// Removes every adapter, leaving the base model.
+    pub fn detach_adapter(&mut self) {
+        for b in &mut self.blocks {
+            for w in [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o, &mut b.ffn.gate, &mut b.ffn.up, &mut b.ffn.down] {
+                w.lora = None;
+            }
+        }
+    }
+
+    /// Device bytes the weights take (an attached adapter included).
     pub fn device_bytes(&self) -> usize {
         let mut total = self.embedding.device_bytes() + self.head.as_ref().map_or(0, Weight::device_bytes);
         for b in &self.blocks {
             for w in [&b.attn.q, &b.attn.k, &b.attn.v, &b.attn.o, &b.ffn.gate, &b.ffn.up, &b.ffn.down] {
-                total += w.device_bytes();
+                total += w.weight.device_bytes();
+                if let Some(lora) = &w.lora {
+                    total += (lora.a.shape().num_elements() + lora.b.shape().num_elements()) * 4;
+                }
             }
         }
         total

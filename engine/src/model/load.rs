@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
 use super::config::ModelConfig;
-use super::layers::{Attention, RmsNorm, SwiGlu};
+use super::layers::{Attention, Linear, RmsNorm, SwiGlu};
 use super::llama::{Block, Transformer};
 use crate::gguf::{GgufError, GgufFile, TensorInfo};
 use std::sync::Arc;
@@ -77,19 +77,19 @@ pub fn load_model(file: &GgufFile, device: &Device) -> Result<Transformer, LoadE
         blocks.push(Block {
             attn_norm: loader.norm(&name("attn_norm.weight"), &config)?,
             attn: Attention {
-                q: loader.matrix(&name("attn_q.weight"), q_out, d)?,
-                k: loader.matrix(&name("attn_k.weight"), kv_out, d)?,
-                v: loader.matrix(&name("attn_v.weight"), kv_out, d)?,
-                o: loader.matrix(&name("attn_output.weight"), d, q_out)?,
+                q: Linear::new(loader.matrix(&name("attn_q.weight"), q_out, d)?),
+                k: Linear::new(loader.matrix(&name("attn_k.weight"), kv_out, d)?),
+                v: Linear::new(loader.matrix(&name("attn_v.weight"), kv_out, d)?),
+                o: Linear::new(loader.matrix(&name("attn_output.weight"), d, q_out)?),
                 q_bias: bias("attn_q.bias", q_out)?,
                 k_bias: bias("attn_k.bias", kv_out)?,
                 v_bias: bias("attn_v.bias", kv_out)?,
             },
             ffn_norm: loader.norm(&name("ffn_norm.weight"), &config)?,
             ffn: SwiGlu {
-                gate: loader.matrix(&name("ffn_gate.weight"), ff, d)?,
-                up: loader.matrix(&name("ffn_up.weight"), ff, d)?,
-                down: loader.matrix(&name("ffn_down.weight"), d, ff)?,
+                gate: Linear::new(loader.matrix(&name("ffn_gate.weight"), ff, d)?),
+                up: Linear::new(loader.matrix(&name("ffn_up.weight"), ff, d)?),
+                down: Linear::new(loader.matrix(&name("ffn_down.weight"), d, ff)?),
             },
         });
     }

@@ -7,6 +7,6 @@ mod load;
 mod qwen2;
 
 pub use config::{Family, ModelConfig, RopeStyle};
-pub use layers::KvCache;
-pub use llama::Transformer;
+pub use layers::{Attention, KvCache, Linear, RmsNorm, SwiGlu};
+pub use llama::{Block, Transformer};
 pub use load::{LoadError, load_model};
