@@ -33,6 +33,10 @@ pub struct Args {
     /// GGUF of the model that scores the solutions (default: the reasoner scoring itself).
     #[arg(long)]
     verifier: Option<PathBuf>,
+    /// A trained verifier adapter (`train-verifier`) for the verifier model; when the verifier
+    /// is the reasoner, the adapted copy shares the reasoner's weights.
+    #[arg(long)]
+    verifier_adapter: Option<PathBuf>,
     #[arg(long, default_value_t = 8)]
     n: usize,
     /// Problems from the start of the file (default: all).
@@ -86,8 +90,18 @@ pub fn run(args: Args) -> Result<()> {
     };
     let coder = if args.sample_only { None } else { load_other(&args.coder)? };
     let verifier = if args.sample_only { None } else { load_other(&args.verifier)? };
+    let verifier = match &args.verifier_adapter {
+        Some(path) if !args.sample_only => {
+            let mut adapted = verifier.unwrap_or_else(|| reasoner.clone());
+            let base_path = args.verifier.as_ref().unwrap_or(&args.reasoner);
+            crate::train::load_adapter(path, base_path, &adapted)?.attach(&mut adapted.model)?;
+            eprintln!("verifier: {} with the adapter {}", base_path.display(), path.display());
+            Some(adapted)
+        }
+        _ => verifier,
+    };
     let models = Models { reasoner: &reasoner, coder: coder.as_ref().unwrap_or(&reasoner), verifier: verifier.as_ref().unwrap_or(&reasoner) };
-    if args.verifier.is_none() && !args.sample_only {
+    if args.verifier.is_none() && args.verifier_adapter.is_none() && !args.sample_only {
         eprintln!("verifier: the reasoner scoring its own solutions (no trained verifier given)");
     }
     let runner = BubblewrapRunner::with_limits(SandboxLimits { timeout: Duration::from_secs(args.timeout), ..SandboxLimits::default() });

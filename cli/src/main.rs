@@ -3,6 +3,8 @@
 mod bench;
 mod eval;
 mod generate;
+mod rescore;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,14 @@ enum Command {
     Eval(eval::Args),
     /// Rebuild the accuracy table from an `eval` results file.
     Report(eval::ReportArgs),
+    /// Preference pairs (correct vs incorrect solution) from `eval --sample-only` results.
+    BuildPairs(train::BuildPairsArgs),
+    /// Train a SimPO verifier: a LoRA adapter on a frozen quantized base model.
+    TrainVerifier(train::TrainArgs),
+    /// Pairwise accuracy of a verifier (base or base + adapter) on preference pairs.
+    Pairwise(train::PairwiseArgs),
+    /// Score an `eval` results file's candidates with another verifier and judge its picks again.
+    Rescore(rescore::Args),
 }
 
 fn main() {
@@ -32,6 +42,10 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Report(args) => eval::report(args),
+        Command::BuildPairs(args) => train::build(args),
+        Command::TrainVerifier(args) => train::train(args),
+        Command::Pairwise(args) => train::pairwise(args),
+        Command::Rescore(args) => rescore::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,6 +4,7 @@
 pub mod answer;
 pub mod compare;
 mod pipeline;
+pub mod pairs;
 pub mod prompts;
 pub mod record;
 pub mod runner;
