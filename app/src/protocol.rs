@@ -38,6 +38,10 @@ pub enum ModelSource {
     LocalFile { name: String },
     /// The model already loaded in another role (one copy of the weights).
     SameAs { role: Role },
+    /// A trained verifier adapter (`cotnpot train-verifier`, safetensors) on the model loaded as
+    /// `base`, sharing its weights. The bytes come from `url`, or with the message when it is
+    /// `None`.
+    Adapter { base: Role, name: String, url: Option<String> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -92,7 +92,7 @@ fn restart_engine(state: AppState) {
     state.loaded.set(Default::default());
     engine::start(state);
     for (role, source) in state.sources.get_untracked() {
-        if !matches!(source, ModelSource::LocalFile { .. }) {
+        if !matches!(source, ModelSource::LocalFile { .. } | ModelSource::Adapter { url: None, .. }) {
             state.load(role, source, None);
         }
     }

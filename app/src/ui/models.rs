@@ -79,6 +79,26 @@ fn RoleRow(role: Role) -> impl IntoView {
                 let tok = tokenizer.get_untracked();
                 ModelSource::Url { gguf: url.get_untracked().trim().to_string(), tokenizer: (!tok.trim().is_empty()).then(|| tok.trim().to_string()) }
             }
+            "adapter" => {
+                let picked = file_input.get_untracked().and_then(|i| i.files()).and_then(|f| f.get(0));
+                let adapter_url = url.get_untracked().trim().to_string();
+                match picked {
+                    Some(file) => {
+                        let name = file.name();
+                        wasm_bindgen_futures::spawn_local(async move {
+                            if let Ok(buffer) = JsFuture::from(file.array_buffer()).await {
+                                state.load(role, ModelSource::Adapter { base: Role::Reasoner, name, url: None }, Some(buffer.unchecked_into()));
+                            }
+                        });
+                        return;
+                    }
+                    None if !adapter_url.is_empty() => {
+                        let name = adapter_url.rsplit('/').next().unwrap_or(&adapter_url).to_string();
+                        ModelSource::Adapter { base: Role::Reasoner, name, url: Some(adapter_url) }
+                    }
+                    None => return,
+                }
+            }
             "file" => {
                 let Some(file) = file_input.get_untracked().and_then(|i| i.files()).and_then(|f| f.get(0)) else { return };
                 let name = file.name();
@@ -101,7 +121,7 @@ fn RoleRow(role: Role) -> impl IntoView {
     let same_label = match role {
         Role::Reasoner => None,
         Role::Coder => Some("Same as the reasoner"),
-        Role::Verifier => Some("The reasoner itself (self-scoring; no trained verifier yet)"),
+        Role::Verifier => Some("The reasoner itself (self-scoring)"),
     };
     let status = move || {
         if let Some(m) = state.loaded.with(|l| l.get(&role).cloned()) {
@@ -123,7 +143,13 @@ fn RoleRow(role: Role) -> impl IntoView {
                 {options}
                 <option value="url">"A URL (e.g. public/models/your.gguf)"</option>
                 <option value="file">"A file on this computer"</option>
+                {(role == Role::Verifier).then(|| view! { <option value="adapter">"A trained verifier for the reasoner (cotnpot train-verifier adapter)"</option> })}
             </select>
+            <Show when=move || choice.get() == "adapter">
+                <input type="url" class="url" placeholder="adapter URL (…/adapter.safetensors), or pick the file" data-testid=format!("adapter-url-{key}")
+                    prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))/>
+                <input type="file" accept=".safetensors" node_ref=file_input data-testid="adapter-file"/>
+            </Show>
             <Show when=move || choice.get() == "url">
                 <input type="url" class="url" placeholder="https://…/model.gguf" data-testid=url_id.clone()
                     prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))/>

@@ -21,7 +21,9 @@ use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::protocol::{ErrorKind, FromEngine, ModelSource, Role, ToEngine};
+use cotnpot_engine::lora::Adapter;
 use fetch::fetch_bytes;
+use sha2::{Digest, Sha256};
 use python::PyodideRunner;
 
 /// Each Python program's wall-clock limit.
@@ -32,6 +34,22 @@ const PROGRESS_EVERY_MS: f64 = 100.0;
 struct Loaded {
     model: LanguageModel,
     name: String,
+    /// Of the GGUF file: an adapter names the base it was trained on by this.
+    sha256: String,
+}
+
+fn sha256_of(bytes: &ChunkedBytes) -> String {
+    let mut hasher = Sha256::new();
+    let step = 8 << 20;
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = step.min(bytes.len() - at);
+        if let Ok(part) = bytes.range(at, n) {
+            hasher.update(&part);
+        }
+        at += n;
+    }
+    format!("{:x}", hasher.finalize())
 }
 
 struct Engine {
@@ -164,6 +182,7 @@ impl Engine {
                 self.models.borrow_mut().insert(role, loaded);
                 return send(&FromEngine::Loaded { role, name, bytes: 0.0, seconds: now() - started, weights_mb, architecture });
             }
+            ModelSource::Adapter { base, name, url } => return self.load_adapter(role, base, name, url, local, started).await,
             ModelSource::LocalFile { name } => {
                 let Some(buffer) = local else { return fail(ErrorKind::Model, Some(role), "the file's bytes did not arrive") };
                 let mut bytes = ChunkedBytes::new();
@@ -194,6 +213,7 @@ impl Engine {
             }
         };
         let size = bytes.len() as f64;
+        let sha256 = sha256_of(&bytes);
         let file = match GgufFile::from_chunks(bytes) {
             Ok(file) => file,
             Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name} is not a usable GGUF file: {e}")),
@@ -207,8 +227,47 @@ impl Engine {
         drop(file);
         let weights_mb = model.model.device_bytes() as f64 / 1e6;
         let architecture = architecture(&model);
-        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: name.clone() }));
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: name.clone(), sha256 }));
         send(&FromEngine::Loaded { role, name, bytes: size, seconds: now() - started, weights_mb, architecture });
+    }
+
+    /// The verifier as `base`'s model plus a trained adapter: the weights are shared, only the
+    /// adapter's matrices are new on the GPU.
+    async fn load_adapter(&self, role: Role, base: Role, name: String, url: Option<String>, local: Option<ArrayBuffer>, started: f64) {
+        let Some(device) = self.device.borrow().clone() else {
+            return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
+        };
+        let Some(loaded) = self.models.borrow().get(&base).cloned() else {
+            return fail(ErrorKind::Model, Some(role), format!("load the {} model first: the adapter goes on top of it", base.label().to_lowercase()));
+        };
+        let bytes = match (url, local) {
+            (Some(url), _) => match fetch_bytes(&url, &mut |_| {}).await {
+                Ok(b) => b.range(0, b.len()).map(|b| b.into_owned()).unwrap_or_default(),
+                Err(e) => return fail(ErrorKind::Download, Some(role), e),
+            },
+            (None, Some(buffer)) => Uint8Array::new(&buffer).to_vec(),
+            (None, None) => return fail(ErrorKind::Model, Some(role), "the adapter's bytes did not arrive"),
+        };
+        let adapter = match Adapter::from_safetensors(&bytes, &device) {
+            Ok(a) => a,
+            Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name}: {e}")),
+        };
+        if adapter.base.sha256 != loaded.sha256 {
+            return fail(
+                ErrorKind::Model,
+                Some(role),
+                format!("{name} was trained on {} (sha256 {}…), but the {} is {} (sha256 {}…)", adapter.base.file, &adapter.base.sha256.get(..12).unwrap_or(""), base.label().to_lowercase(), loaded.name, &loaded.sha256[..12]),
+            );
+        }
+        let mut model = loaded.model.clone();
+        if let Err(e) = adapter.attach(&mut model.model) {
+            return fail(ErrorKind::Model, Some(role), format!("{name}: {e}"));
+        }
+        let weights_mb = model.model.device_bytes() as f64 / 1e6;
+        let architecture = architecture(&model);
+        let label = format!("{} + trained verifier {name}", loaded.name);
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: label.clone(), sha256: loaded.sha256.clone() }));
+        send(&FromEngine::Loaded { role, name: label, bytes: bytes.len() as f64, seconds: now() - started, weights_mb, architecture });
     }
 
     fn model(&self, role: Role) -> Option<Rc<Loaded>> {
