@@ -133,10 +133,27 @@ test("Stop cancels generation within a second", { timeout: 15 * MINUTE }, async 
   assert.equal(await byTest("candidate").first().locator(".tokens").innerText(), tokens);
 });
 
+test("the verifier slot takes the trained adapter on top of the reasoner; a broken one is refused", { timeout: 5 * MINUTE }, async () => {
+  await byTest("role-verifier").locator("select").selectOption("adapter");
+  await byTest("adapter-url-verifier").fill("/test-models/truncated.safetensors");
+  await byTest("load-verifier").click();
+  const error = byTest("error");
+  await error.waitFor({ timeout: 2 * MINUTE });
+  assert.equal(await error.getAttribute("data-kind"), "model");
+  assert.match(await error.innerText(), /truncated\.safetensors: not an adapter file/);
+  await byTest("adapter-url-verifier").fill("/adapters/smollm2-135m-gsm8k-simpo/adapter.safetensors");
+  await byTest("load-verifier").click();
+  const status = byTest("status-verifier").filter({ hasText: "trained verifier" });
+  await status.waitFor({ timeout: 2 * MINUTE });
+  assert.match(await status.innerText(), new RegExp(`${MODEL.replaceAll(".", "\\.")} \\+ trained verifier adapter\\.safetensors`));
+  await shot("4a-trained-verifier");
+});
+
 // The page's pipeline on an MBPP problem: every candidate's reply is its program, run in Pyodide
 // against the visible test. (A maths problem adds the coder's CoT→PoT translation, another batched
 // generation that SwiftShader makes too slow for CI; pipeline/tests/all/end_to_end.rs runs that
 // path natively with the same pipeline code.)
+// It runs with the trained verifier from the test above scoring the candidates.
 test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () => {
   const mbpp = await byTest("samples").locator("option").evaluateAll((options) => options.findIndex((o) => o.textContent.startsWith("[MBPP]")));
   await byTest("samples").selectOption({ index: mbpp });

@@ -1,8 +1,9 @@
 // A static server for the built page (dist/) on 127.0.0.1 with the cross-origin-isolation
 // headers, standing in for the Hub: /test-models/<file> serves the test models from
-// .cache/models, /test-models/truncated.gguf the first 1 MiB of SmolLM2. It logs every request
+// .cache/models, /test-models/truncated.gguf the first 1 MiB of SmolLM2, /adapters/ the committed
+// trained verifier adapters and /test-models/truncated.safetensors the first 4 KiB of one. It logs every request
 // so tests can tell whether the weights were fetched over the network.
-import { createReadStream, statSync, openSync, readSync, closeSync } from "node:fs";
+import { createReadStream, statSync, openSync, readSync, closeSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +17,9 @@ const TYPES = {
 };
 
 const here = resolve(new URL(".", import.meta.url).pathname);
+const ADAPTER = join(here, "../../adapters/smollm2-135m-gsm8k-simpo/adapter.safetensors");
 const ROUTES = [
+  ["/adapters/", join(here, "../../adapters")],
   ["/wllama/", join(here, "../../node_modules/@wllama/wllama/esm")],
   ["/bench/", join(here, "bench")],
 ];
@@ -29,6 +32,11 @@ export function startServer({ dist, models, port = 0 }) {
     res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
     res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
     res.setHeader("Cache-Control", "no-store");
+    if (path === "/test-models/truncated.safetensors") {
+      const head = readFileSync(ADAPTER).subarray(0, 4096);
+      res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": head.length });
+      return res.end(head);
+    }
     if (path === "/test-models/truncated.gguf") {
       const fd = openSync(join(models, "SmolLM2-135M-Instruct.Q4_1.gguf"), "r");
       const head = Buffer.alloc(1 << 20);
