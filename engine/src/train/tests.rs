@@ -212,3 +212,35 @@ fn adapter_file_round_trips_and_rejects_bad_input() {
     other.config.d_model = 16;
     assert!(matches!(read.attach(&mut other), Err(crate::lora::AdapterError::BaseMismatch(_))));
 }
+
+#[test]
+fn resuming_from_a_checkpoint_continues_exactly() {
+    let model = tiny_model(4);
+    let adapter = tiny_adapter(&model);
+    let other = PairTokens { prompt: vec![2, 2], chosen: vec![5, 6], rejected: vec![7, 1, 9] };
+    let new_trainer = || VerifierTrainer::new(&model, adapter.clone(), AdamWConfig::default(), SimpoParams::default()).unwrap();
+
+    let mut straight = new_trainer();
+    for p in [pair(), other.clone()] {
+        pollster::block_on(straight.accumulate(&p)).unwrap();
+        straight.step(1e-2).unwrap();
+    }
+
+    let mut first = new_trainer();
+    pollster::block_on(first.accumulate(&pair())).unwrap();
+    first.step(1e-2).unwrap();
+    let adapter_bytes = pollster::block_on(first.adapter().to_safetensors()).unwrap();
+    let optimizer_bytes = pollster::block_on(first.optimizer.to_safetensors()).unwrap();
+    let mut resumed = new_trainer();
+    let restored = AdamW::from_safetensors(AdamWConfig::default(), &optimizer_bytes, &model.device).unwrap();
+    assert_eq!(restored.steps, 1);
+    resumed.restore(Adapter::from_safetensors(&adapter_bytes, &model.device).unwrap(), restored).unwrap();
+    pollster::block_on(resumed.accumulate(&other)).unwrap();
+    resumed.step(1e-2).unwrap();
+
+    for (a, b) in straight.adapter().weights.iter().zip(&resumed.adapter().weights) {
+        assert_eq!(values(a.a.clone()), values(b.a.clone()));
+        assert_eq!(values(a.b.clone()), values(b.b.clone()));
+    }
+    assert!(AdamW::from_safetensors(AdamWConfig::default(), &optimizer_bytes[..100], &model.device).is_err());
+}

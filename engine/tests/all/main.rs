@@ -6,3 +6,4 @@ mod generation;
 mod gguf_files;
 mod tokenizer;
 mod parity;
+mod verifier;
