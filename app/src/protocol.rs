@@ -97,6 +97,9 @@ pub enum FromEngine {
     Ready { adapter: AdapterInfo },
     Progress { role: Role, url: String, loaded: f64, total: Option<f64>, from_cache: bool },
     Loaded { role: Role, name: String, bytes: f64, seconds: f64, weights_mb: f64, architecture: String },
+    /// A role that rode on another role's weights (the same model, or an adapter on it) was
+    /// dropped because that model was replaced; it now falls back to the reasoner.
+    Unloaded { role: Role },
     Event { run: u64, event: Event },
     Done { run: u64, record: Record },
     Generated { tokens: Vec<u32>, text: String, first_token_seconds: f64, tokens_per_second: f64 },

@@ -147,6 +147,12 @@ test("the verifier slot takes the trained adapter on top of the reasoner; a brok
   await status.waitFor({ timeout: 2 * MINUTE });
   assert.match(await status.innerText(), new RegExp(`${MODEL.replaceAll(".", "\\.")} \\+ trained verifier adapter\\.safetensors`));
   await shot("4a-trained-verifier");
+  // A new reasoner takes the adapter (built on the old one) with it; the verifier falls back.
+  await byTest("load-reasoner").click();
+  await byTest("status-verifier").filter({ hasText: "using the reasoner" }).waitFor({ timeout: 2 * MINUTE });
+  await waitLoaded();
+  await byTest("load-verifier").click();
+  await status.waitFor({ timeout: 2 * MINUTE });
 });
 
 // The page's pipeline on an MBPP problem: every candidate's reply is its program, run in Pyodide

@@ -217,6 +217,9 @@ impl AppState {
                 self.loading.set(None);
                 engine::send(&ToEngine::ListCache);
             }
+            FromEngine::Unloaded { role } => self.loaded.update(|l| {
+                l.remove(&role);
+            }),
             FromEngine::Event { run, event } => {
                 if self.run.with_untracked(|r| r.id == run && !r.stopped) {
                     self.on_event(event);

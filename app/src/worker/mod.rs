@@ -36,6 +36,8 @@ struct Loaded {
     name: String,
     /// Of the GGUF file: an adapter names the base it was trained on by this.
     sha256: String,
+    /// The role whose weights this one shares (`SameAs`, or an adapter on top of it).
+    rides_on: Option<Role>,
 }
 
 fn sha256_of(bytes: &ChunkedBytes) -> String {
@@ -179,7 +181,8 @@ impl Engine {
                 let name = loaded.name.clone();
                 let weights_mb = loaded.model.model.device_bytes() as f64 / 1e6;
                 let architecture = architecture(&loaded.model);
-                self.models.borrow_mut().insert(role, loaded);
+                let shared = Loaded { model: loaded.model.clone(), name: loaded.name.clone(), sha256: loaded.sha256.clone(), rides_on: Some(other) };
+                self.models.borrow_mut().insert(role, Rc::new(shared));
                 return send(&FromEngine::Loaded { role, name, bytes: 0.0, seconds: now() - started, weights_mb, architecture });
             }
             ModelSource::Adapter { base, name, url } => return self.load_adapter(role, base, name, url, local, started).await,
@@ -218,8 +221,10 @@ impl Engine {
             Ok(file) => file,
             Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name} is not a usable GGUF file: {e}")),
         };
-        // Drop this role's previous model first so two do not sit on the GPU at once.
+        // Drop this role's previous model first so two do not sit on the GPU at once, with every
+        // role that rode on it.
         self.models.borrow_mut().remove(&role);
+        self.drop_riders(role);
         let model = match LanguageModel::load(&file, tokenizer.as_deref(), &device) {
             Ok(model) => model,
             Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name}: {e}")),
@@ -227,7 +232,7 @@ impl Engine {
         drop(file);
         let weights_mb = model.model.device_bytes() as f64 / 1e6;
         let architecture = architecture(&model);
-        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: name.clone(), sha256 }));
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: name.clone(), sha256, rides_on: None }));
         send(&FromEngine::Loaded { role, name, bytes: size, seconds: now() - started, weights_mb, architecture });
     }
 
@@ -266,8 +271,16 @@ impl Engine {
         let weights_mb = model.model.device_bytes() as f64 / 1e6;
         let architecture = architecture(&model);
         let label = format!("{} + trained verifier {name}", loaded.name);
-        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: label.clone(), sha256: loaded.sha256.clone() }));
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: label.clone(), sha256: loaded.sha256.clone(), rides_on: Some(base) }));
         send(&FromEngine::Loaded { role, name: label, bytes: bytes.len() as f64, seconds: now() - started, weights_mb, architecture });
+    }
+
+    fn drop_riders(&self, base: Role) {
+        let riders: Vec<Role> = self.models.borrow().iter().filter(|(_, l)| l.rides_on == Some(base)).map(|(r, _)| *r).collect();
+        for role in riders {
+            self.models.borrow_mut().remove(&role);
+            send(&FromEngine::Unloaded { role });
+        }
     }
 
     fn model(&self, role: Role) -> Option<Rc<Loaded>> {
