@@ -129,7 +129,11 @@ pub struct Adapter {
 impl Adapter {
     /// A fresh adapter for every layer and target: `A` uniform in ±1/√in (seeded), `B = 0`, so
     /// the adapted model starts out identical to its base.
-    pub fn init(config: LoraConfig, base: BaseModel, model: &ModelConfig, seed: u64, device: &Device) -> Self {
+    pub fn init(mut config: LoraConfig, base: BaseModel, model: &ModelConfig, seed: u64, device: &Device) -> Self {
+        // The file lists matrices layer by layer in this order; a checkpoint's optimizer state
+        // relies on it.
+        config.targets.sort();
+        config.targets.dedup();
         let mut rng = Rng::new(seed, 0x10_4A);
         let mut weights = Vec::new();
         for layer in 0..model.layers {
