@@ -85,10 +85,30 @@ impl HostQuant {
 
     /// `x · Wᵀ` for `x: [n, cols]` (row-major) → `[n, rows]`.
     pub fn matmul_t(&self, x: &[f32], n: usize) -> Vec<f32> {
+        self.matmul_t_with(x, n, true)
+    }
+
+    /// As `matmul_t`; `simd: false` forces the portable kernel (to test one against the other).
+    fn matmul_t_with(&self, x: &[f32], n: usize, simd: bool) -> Vec<f32> {
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = simd;
         let groups = self.cols / self.group;
-        let x_sums: Vec<f32> = x.chunks_exact(self.group).map(|g| g.iter().sum()).collect();
         // Output computed as [rows, n] so threads own whole weight rows; transposed at the end.
         let mut by_row = vec![0f32; self.rows * n];
+        #[cfg(target_arch = "x86_64")]
+        if simd && super::host_avx2::supports(self.bits, self.group, n) && super::host_avx2::available() {
+            parallel_rows(&mut by_row, n, |r, out| {
+                let row = super::host_avx2::RowCodes {
+                    codes: &self.codes[r * self.row_bytes()..(r + 1) * self.row_bytes()],
+                    scales: &self.scales[r * groups..(r + 1) * groups],
+                    offsets: &self.offsets[r * groups..(r + 1) * groups],
+                };
+                // SAFETY: the CPU has AVX2 and FMA, and the shape is one the kernel supports.
+                unsafe { super::host_avx2::row_dot(row, self.bits, self.group, x, self.cols, out) }
+            });
+            return transpose(&by_row, self.rows, n);
+        }
+        let x_sums: Vec<f32> = x.chunks_exact(self.group).map(|g| g.iter().sum()).collect();
         parallel_rows(&mut by_row, n, |r, out| {
             let mut codes = vec![0f32; self.group];
             for g in 0..groups {
@@ -101,14 +121,19 @@ impl HostQuant {
                 }
             }
         });
-        let mut out = vec![0f32; n * self.rows];
-        for r in 0..self.rows {
-            for b in 0..n {
-                out[b * self.rows + r] = by_row[r * n + b];
-            }
-        }
-        out
+        transpose(&by_row, self.rows, n)
     }
+}
+
+/// `[rows, n]` → `[n, rows]`.
+fn transpose(by_row: &[f32], rows: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n * rows];
+    for r in 0..rows {
+        for b in 0..n {
+            out[b * rows + r] = by_row[r * n + b];
+        }
+    }
+    out
 }
 
 /// `Σ a·b` with eight independent partial sums, which the compiler maps onto SIMD lanes (one
@@ -171,20 +196,24 @@ mod tests {
     #[test]
     fn fused_product_equals_expanded_product() {
         for ty in [TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4K, TensorType::Q5K, TensorType::Q6K] {
-            let (rows, cols, n) = (70, 512, 3);
+            let (rows, cols) = (70, 512);
             let blocks = rows * cols / ty.block_elements() as usize;
             let decoded = decode_blocks(ty, &random_blocks(ty, blocks, 1));
             let host = HostQuant::new(&decoded, code_bits(ty), rows, cols);
             let w = decoded.to_f32();
             assert_eq!(host.expand_rows(0, rows), w, "{ty:?}");
             let mut rng = crate::generate::Rng::new(9, 0);
-            let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
-            let y = host.matmul_t(&x, n);
-            for b in 0..n {
-                for r in 0..rows {
-                    let want: f32 = (0..cols).map(|c| x[b * cols + c] * w[r * cols + c]).sum();
-                    let got = y[b * rows + r];
-                    assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{ty:?} [{b},{r}]: {got} vs {want}");
+            // Both kernels (SIMD where the CPU has it, and the portable one), at every batch size
+            // the fused path takes, against the product of the expanded matrix.
+            for (n, simd) in [(1, true), (3, true), (FUSED_MAX_ROWS, true), (1, false), (3, false)] {
+                let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+                let y = host.matmul_t_with(&x, n, simd);
+                for b in 0..n {
+                    for r in 0..rows {
+                        let want: f32 = (0..cols).map(|c| x[b * cols + c] * w[r * cols + c]).sum();
+                        let got = y[b * rows + r];
+                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{ty:?} n={n} simd={simd} [{b},{r}]: {got} vs {want}");
+                    }
                 }
             }
         }

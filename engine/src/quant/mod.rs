@@ -2,6 +2,8 @@
 
 mod blocks;
 mod host;
+#[cfg(target_arch = "x86_64")]
+mod host_avx2;
 mod qtensor;
 
 pub use blocks::{Decoded, code_bits, decode_blocks, dequantize, group_size};
