@@ -157,14 +157,21 @@ fn parallel_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + 
         return;
     }
     let per_thread = rows.div_ceil(threads);
+    let run = |t: usize, block: &mut [f32]| {
+        for (i, row) in block.chunks_exact_mut(width).enumerate() {
+            f(t * per_thread + i, row);
+        }
+    };
     std::thread::scope(|scope| {
-        for (t, block) in out.chunks_mut(per_thread * width).enumerate() {
-            let f = &f;
-            scope.spawn(move || {
-                for (i, row) in block.chunks_exact_mut(width).enumerate() {
-                    f(t * per_thread + i, row);
-                }
-            });
+        let mut blocks = out.chunks_mut(per_thread * width).enumerate();
+        // The calling thread takes the first block itself: one thread fewer to start per product.
+        let first = blocks.next();
+        for (t, block) in blocks {
+            let run = &run;
+            scope.spawn(move || run(t, block));
+        }
+        if let Some((t, block)) = first {
+            run(t, block);
         }
     });
 }
