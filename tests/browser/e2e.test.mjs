@@ -205,7 +205,12 @@ test("a second visit takes the model from the Cache API, with no network fetch o
   assert.equal(await byTest("download").getAttribute("data-from-cache"), "true");
   assert.equal(modelRequests(), before);
   await byTest("cache").locator("summary").click();
-  assert.match(await byTest("cache").innerText(), /1 model files/);
+  // The model and the trained adapter are kept; the truncated adapter the engine refused is not.
+  const cache = await byTest("cache").innerText();
+  assert.match(cache, /Stored in this browser: 2 model files/);
+  assert.match(cache, new RegExp(`/test-models/${MODEL.replaceAll(".", "\\.")}`));
+  assert.match(cache, /\/adapters\/smollm2-135m-gsm8k-simpo\/adapter\.safetensors/);
+  assert.doesNotMatch(cache, /truncated/);
 });
 
 test("a truncated model file gives a visible error, not a blank page", { timeout: 3 * MINUTE }, async () => {

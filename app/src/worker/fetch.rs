@@ -114,6 +114,14 @@ pub async fn list() -> Vec<CacheEntry> {
     entries
 }
 
+/// Drops one URL's stored copy: a file the engine refused must not be served again from the
+/// cache (a fixed file on the server would otherwise never be fetched).
+pub async fn forget(url: &str) {
+    if let Some(cache) = open_cache().await {
+        let _ = JsFuture::from(cache.delete_with_str(url)).await;
+    }
+}
+
 pub async fn clear() {
     if let Ok(storage) = scope().caches() {
         let _ = JsFuture::from(storage.delete(CACHE_NAME)).await;

@@ -173,6 +173,7 @@ impl Engine {
         let Some(device) = self.device.borrow().clone() else {
             return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
         };
+        let mut cached_url = None;
         let (name, bytes, tokenizer) = match source {
             ModelSource::SameAs { role: other } => {
                 let Some(loaded) = self.models.borrow().get(&other).cloned() else {
@@ -212,6 +213,7 @@ impl Engine {
                     },
                     None => None,
                 };
+                cached_url = Some(gguf.clone());
                 (gguf.rsplit('/').next().unwrap_or(&gguf).to_string(), bytes, tokenizer)
             }
         };
@@ -219,7 +221,10 @@ impl Engine {
         let sha256 = sha256_of(&bytes);
         let file = match GgufFile::from_chunks(bytes) {
             Ok(file) => file,
-            Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name} is not a usable GGUF file: {e}")),
+            Err(e) => {
+                forget(cached_url.as_deref()).await;
+                return fail(ErrorKind::Model, Some(role), format!("{name} is not a usable GGUF file: {e}"));
+            }
         };
         // Drop this role's previous model first so two do not sit on the GPU at once, with every
         // role that rode on it.
@@ -227,7 +232,10 @@ impl Engine {
         self.drop_riders(role);
         let model = match LanguageModel::load(&file, tokenizer.as_deref(), &device) {
             Ok(model) => model,
-            Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name}: {e}")),
+            Err(e) => {
+                forget(cached_url.as_deref()).await;
+                return fail(ErrorKind::Model, Some(role), format!("{name}: {e}"));
+            }
         };
         drop(file);
         let weights_mb = model.model.device_bytes() as f64 / 1e6;
@@ -245,8 +253,8 @@ impl Engine {
         let Some(loaded) = self.models.borrow().get(&base).cloned() else {
             return fail(ErrorKind::Model, Some(role), format!("load the {} model first: the adapter goes on top of it", base.label().to_lowercase()));
         };
-        let bytes = match (url, local) {
-            (Some(url), _) => match fetch_bytes(&url, &mut |_| {}).await {
+        let bytes = match (&url, local) {
+            (Some(url), _) => match fetch_bytes(url, &mut |_| {}).await {
                 Ok(b) => b.range(0, b.len()).map(|b| b.into_owned()).unwrap_or_default(),
                 Err(e) => return fail(ErrorKind::Download, Some(role), e),
             },
@@ -255,7 +263,10 @@ impl Engine {
         };
         let adapter = match Adapter::from_safetensors(&bytes, &device) {
             Ok(a) => a,
-            Err(e) => return fail(ErrorKind::Model, Some(role), format!("{name}: {e}")),
+            Err(e) => {
+                forget(url.as_deref()).await;
+                return fail(ErrorKind::Model, Some(role), format!("{name}: {e}"));
+            }
         };
         if adapter.base.sha256 != loaded.sha256 {
             return fail(
@@ -332,6 +343,13 @@ impl Engine {
             Err(EngineError::Device(e)) => fail(ErrorKind::Gpu, None, e),
             Err(e) => fail(ErrorKind::Run, None, e),
         }
+    }
+}
+
+/// A downloaded file the engine refused leaves the cache, so a retry fetches it again.
+async fn forget(url: Option<&str>) {
+    if let Some(url) = url {
+        fetch::forget(url).await;
     }
 }
 
