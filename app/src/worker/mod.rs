@@ -173,7 +173,7 @@ impl Engine {
         let Some(device) = self.device.borrow().clone() else {
             return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
         };
-        let mut cached_url = None;
+        let (mut cached_url, mut tokenizer_url) = (None, None);
         let (name, bytes, tokenizer) = match source {
             ModelSource::SameAs { role: other } => {
                 let Some(loaded) = self.models.borrow().get(&other).cloned() else {
@@ -206,6 +206,7 @@ impl Engine {
                     Ok(bytes) => bytes,
                     Err(e) => return fail(ErrorKind::Download, Some(role), e),
                 };
+                tokenizer_url = tokenizer.clone();
                 let tokenizer = match tokenizer {
                     Some(url) => match fetch_bytes(&url, &mut |_| {}).await {
                         Ok(json) => Some(json.range(0, json.len()).map(|b| b.into_owned()).unwrap_or_default()),
@@ -233,7 +234,12 @@ impl Engine {
         let model = match LanguageModel::load(&file, tokenizer.as_deref(), &device) {
             Ok(model) => model,
             Err(e) => {
-                forget(cached_url.as_deref()).await;
+                // Only the file at fault leaves the cache: a bad tokenizer.json keeps a good GGUF.
+                match &e {
+                    EngineError::Tokenizer(_) if tokenizer_url.is_some() => forget(tokenizer_url.as_deref()).await,
+                    EngineError::Device(_) => {}
+                    _ => forget(cached_url.as_deref()).await,
+                }
                 return fail(ErrorKind::Model, Some(role), format!("{name}: {e}"));
             }
         };
