@@ -210,8 +210,8 @@ mod tests {
             let w = decoded.to_f32();
             assert_eq!(host.expand_rows(0, rows), w, "{ty:?}");
             let mut rng = crate::generate::Rng::new(9, 0);
-            // Both kernels (SIMD where the CPU has it, and the portable one), at every batch size
-            // the fused path takes, against the product of the expanded matrix.
+            // Both kernels (SIMD where the CPU has it, and the portable one), at batch sizes
+            // the fused path takes (1, 3 and its largest), against the product of the expanded matrix.
             for (n, simd) in [(1, true), (3, true), (FUSED_MAX_ROWS, true), (1, false), (3, false)] {
                 let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
                 let y = host.matmul_t_with(&x, n, simd);
