@@ -173,7 +173,11 @@ impl Engine {
         let Some(device) = self.device.borrow().clone() else {
             return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
         };
-        let (mut cached_url, mut tokenizer_url) = (None, None);
+        // What a refused file is dropped from the cache under (see `forget`).
+        let (cached_url, tokenizer_url) = match &source {
+            ModelSource::Url { gguf, tokenizer } => (Some(gguf.clone()), tokenizer.clone()),
+            _ => (None, None),
+        };
         let (name, bytes, tokenizer) = match source {
             ModelSource::SameAs { role: other } => {
                 let Some(loaded) = self.models.borrow().get(&other).cloned() else {
@@ -206,7 +210,6 @@ impl Engine {
                     Ok(bytes) => bytes,
                     Err(e) => return fail(ErrorKind::Download, Some(role), e),
                 };
-                tokenizer_url = tokenizer.clone();
                 let tokenizer = match tokenizer {
                     Some(url) => match fetch_bytes(&url, &mut |_| {}).await {
                         Ok(json) => Some(json.range(0, json.len()).map(|b| b.into_owned()).unwrap_or_default()),
@@ -214,7 +217,6 @@ impl Engine {
                     },
                     None => None,
                 };
-                cached_url = Some(gguf.clone());
                 (gguf.rsplit('/').next().unwrap_or(&gguf).to_string(), bytes, tokenizer)
             }
         };
