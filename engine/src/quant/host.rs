@@ -177,12 +177,13 @@ fn parallel_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gguf::TensorType;
     use crate::quant::{code_bits, decode_blocks};
 
-    fn random_blocks(ty: TensorType, blocks: usize, seed: u64) -> Vec<u8> {
+    /// Random blocks of `ty` with small finite scales.
+    pub(crate) fn random_blocks(ty: TensorType, blocks: usize, seed: u64) -> Vec<u8> {
         let mut rng = crate::generate::Rng::new(seed, 0);
         let mut bytes: Vec<u8> = (0..blocks * ty.block_bytes() as usize).map(|_| rng.next_u64() as u8).collect();
         // Keep the f16 scales small and finite: overwrite them with 0x1400 (≈ 0.001).

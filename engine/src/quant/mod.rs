@@ -1,6 +1,8 @@
 //! GGUF block formats → codes with per-group scale and offset; the quantized tensor on the device.
 
 mod blocks;
+#[cfg(feature = "wgpu")]
+mod device_kernel;
 mod host;
 #[cfg(target_arch = "x86_64")]
 mod host_avx2;

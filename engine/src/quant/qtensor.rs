@@ -87,6 +87,15 @@ impl QuantTensor {
     }
 
     fn expand(&self, codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>) -> Tensor<2> {
+        #[cfg(feature = "wgpu")]
+        if !codes.is_autodiff() && !crate::backend::is_cpu(&codes.device()) {
+            return super::device_kernel::expand(codes, scales, offsets, self.bits, self.group);
+        }
+        self.expand_generic(codes, scales, offsets)
+    }
+
+    /// The same expansion in burn's generic tensor operations (any backend, autodiff included).
+    fn expand_generic(&self, codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>) -> Tensor<2> {
         let [rows, words] = codes.dims();
         let (bits, group) = (self.bits, self.group);
         let per_word = (32 / bits) as usize;
@@ -150,6 +159,15 @@ impl QuantTensor {
 
     /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, expanding a bounded block of rows at a time.
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
+        #[cfg(feature = "wgpu")]
+        if x.dims()[0] <= FUSED_MAX_ROWS && !x.is_autodiff() && !crate::backend::is_cpu(&x.device()) {
+            let parts: Vec<Tensor<2>> = self
+                .blocks
+                .iter()
+                .map(|b| super::device_kernel::matmul_t(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group))
+                .collect();
+            return Tensor::cat(parts, 1);
+        }
         let chunk = (EXPAND_ELEMENTS / self.cols).max(1);
         let mut parts = Vec::new();
         for block in &self.blocks {
@@ -240,6 +258,50 @@ impl Weight {
             Weight::Host(h, device) => {
                 let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
                 Tensor::from_data(TensorData::new(h.gather_rows(&rows), [rows.len(), h.cols()]), device)
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use super::*;
+    use crate::gguf::TensorType;
+    use crate::quant::{decode_blocks, host::tests::random_blocks};
+
+    fn values(x: Tensor<2>) -> Vec<f32> {
+        x.into_data().convert::<f32>().try_into_vec().unwrap()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what} [{i}]: {g} vs {w}");
+        }
+    }
+
+    /// The device kernels (fused product, one-pass expansion) against the host-decoded weights, on
+    /// every block format, at the batch sizes the fused product takes and one past them; the
+    /// tall matrix makes the product's grid wrap from x to y.
+    #[test]
+    fn device_kernels_equal_the_decoded_weights() {
+        let device = pollster::block_on(crate::backend::wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)");
+        let formats = [TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4K, TensorType::Q5K, TensorType::Q6K];
+        let cases = formats.iter().map(|&ty| (ty, 70, 512)).chain([(TensorType::Q8_0, 8 * 4096 + 70, 64)]);
+        let mut rng = crate::generate::Rng::new(5, 0);
+        for (ty, rows, cols) in cases {
+            let decoded = decode_blocks(ty, &random_blocks(ty, rows * cols / ty.block_elements() as usize, 2));
+            let w = decoded.to_f32();
+            let q = QuantTensor::new(ty, &decoded, rows, cols, &device);
+            assert_close(&values(q.expand_block_rows(&q.blocks[0], 0, rows)), &w, &format!("{ty:?} expanded"));
+            let ids = [rows as u32 - 1, 0, 5, 5, 33];
+            let want: Vec<f32> = ids.iter().flat_map(|&r| w[r as usize * cols..(r as usize + 1) * cols].to_vec()).collect();
+            assert_close(&values(q.select_rows(&ids)), &want, &format!("{ty:?} rows"));
+            for n in [1, 3, FUSED_MAX_ROWS, FUSED_MAX_ROWS + 1] {
+                let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+                let y = values(q.matmul_t(Tensor::from_data(TensorData::new(x.clone(), [n, cols]), &device)));
+                let want: Vec<f32> = (0..n).flat_map(|b| (0..rows).map(move |r| (b, r))).map(|(b, r)| (0..cols).map(|c| x[b * cols + c] * w[r * cols + c]).sum()).collect();
+                assert_close(&y, &want, &format!("{ty:?} n={n} product"));
             }
         }
     }
