@@ -23,8 +23,8 @@ const BLOCK_BYTES: usize = 64 << 20;
 struct RowBlock {
     start: usize,
     rows: usize,
-    /// `[rows, cols / per_word]`; word `w` of a row holds columns `w, w + cols/per_word, …`, so
-    /// unpacking slot by slot and concatenating gives columns in order.
+    /// `[rows, cols / per_word]`; word `w` of a row holds columns `w·per_word …` in its low bits
+    /// first (per_word = 32 / bits), so a group of columns spans whole words.
     codes: Tensor<2, Int>,
     /// `[rows, cols / group]`
     scales: Tensor<2>,
@@ -56,7 +56,7 @@ impl QuantTensor {
                 for r in 0..n {
                     let row = &decoded.codes[(start + r) * cols..(start + r + 1) * cols];
                     for (c, &code) in row.iter().enumerate() {
-                        let (slot, word) = (c / words, c % words);
+                        let (word, slot) = (c / per_word, c % per_word);
                         packed[r * words + word] |= ((code as u32) << (slot as u32 * bits)) as i32;
                     }
                 }
@@ -100,12 +100,12 @@ impl QuantTensor {
         let (bits, group) = (self.bits, self.group);
         let per_word = (32 / bits) as usize;
         let mask = (1i64 << bits) - 1;
-        // One broadcast shift unpacks every slot: `[rows, 1, words] >> [1, slots, 1]` is
-        // `[rows, slots, words]`, which is already column order (column = slot·words + word).
+        // One broadcast shift unpacks every slot: `[rows, words, 1] >> [1, 1, slots]` is
+        // `[rows, words, slots]`, which is already column order (column = word·slots + slot).
         let shifts: Vec<i32> = (0..per_word as i32).map(|slot| slot * bits as i32).collect();
-        let shifts: Tensor<3, Int> = Tensor::from_data(TensorData::new(shifts, [1, per_word, 1]), &codes.device());
+        let shifts: Tensor<3, Int> = Tensor::from_data(TensorData::new(shifts, [1, 1, per_word]), &codes.device());
         let cols = words * per_word;
-        let codes = codes.reshape([rows, 1, words]).bitwise_right_shift(shifts).bitwise_and_scalar(mask).float().reshape([rows, cols / group, group]);
+        let codes = codes.reshape([rows, words, 1]).bitwise_right_shift(shifts).bitwise_and_scalar(mask).float().reshape([rows, cols / group, group]);
         let groups = cols / group;
         let w = codes * scales.reshape([rows, groups, 1]) + offsets.reshape([rows, groups, 1]);
         w.reshape([rows, cols])
@@ -282,18 +282,21 @@ mod tests {
 
     /// The device kernels (fused product, one-pass expansion) against the host-decoded weights, on
     /// every block format, at the batch sizes the fused product takes and one past them; the
-    /// tall matrix makes the product's grid wrap from x to y.
+    /// tall matrix needs more than one row of cubes. The generic expansion (autodiff) too.
     #[test]
     fn device_kernels_equal_the_decoded_weights() {
         let device = pollster::block_on(crate::backend::wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)");
         let formats = [TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4K, TensorType::Q5K, TensorType::Q6K];
-        let cases = formats.iter().map(|&ty| (ty, 70, 512)).chain([(TensorType::Q8_0, 8 * 4096 + 70, 64)]);
+        let cases = formats.iter().map(|&ty| (ty, 70, 512)).chain([(TensorType::Q8_0, 70_000, 64)]);
         let mut rng = crate::generate::Rng::new(5, 0);
         for (ty, rows, cols) in cases {
             let decoded = decode_blocks(ty, &random_blocks(ty, rows * cols / ty.block_elements() as usize, 2));
             let w = decoded.to_f32();
             let q = QuantTensor::new(ty, &decoded, rows, cols, &device);
             assert_close(&values(q.expand_block_rows(&q.blocks[0], 0, rows)), &w, &format!("{ty:?} expanded"));
+            let block = &q.blocks[0];
+            let generic = q.expand_generic(block.codes.clone(), block.scales.clone(), block.offsets.clone());
+            assert_close(&values(generic), &w, &format!("{ty:?} expanded by generic operations"));
             let ids = [rows as u32 - 1, 0, 5, 5, 33];
             let want: Vec<f32> = ids.iter().flat_map(|&r| w[r as usize * cols..(r as usize + 1) * cols].to_vec()).collect();
             assert_close(&values(q.select_rows(&ids)), &want, &format!("{ty:?} rows"));
@@ -306,3 +309,4 @@ mod tests {
         }
     }
 }
+
