@@ -172,14 +172,14 @@ fn wgpu_device() -> Device {
 }
 
 // wgpu runs here on lavapipe (Vulkan on the CPU). Every prompt position is checked against both
-// references; the 64-token greedy continuations in full for SmolLM2, a few tokens for Qwen2
-// (its decode on lavapipe is ~4× slower).
+// references, greedy continuations for their first tokens only (all 64 of SmolLM2's ten took
+// 7.5 minutes there; they pass too).
 const WGPU: Limit = Limit { prompts: usize::MAX, greedy_tokens: 3 };
 
 #[test]
 fn smollm2_matches_references_on_wgpu() {
     against_exact_f32(SMOLLM, "smollm2_f32.json", wgpu_device(), WGPU.of("smollm2_f32.json"));
-    against_llama_cpp(SMOLLM, "smollm2.json", wgpu_device(), FULL.of("smollm2.json"));
+    against_llama_cpp(SMOLLM, "smollm2.json", wgpu_device(), Limit { prompts: usize::MAX, greedy_tokens: 16 }.of("smollm2.json"));
 }
 
 #[test]
