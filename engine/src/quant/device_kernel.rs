@@ -5,7 +5,8 @@
 //!   replaces a chain of generic shift/mask/convert/scale kernels.
 //!
 //! Layout (see `QuantTensor`): codes `[rows, words]` as 32-bit words, word `w` holding columns
-//! `w, w + words, …` at `bits` bits each; scales and offsets `[rows, cols / group]`.
+//! `w·per_word … w·per_word + per_word − 1` (per_word = 32 / bits), lowest bits first; scales
+//! and offsets `[rows, cols / group]`, where a group spans whole words.
 
 use burn::backend::{
     Backend, backend_extension,
@@ -36,8 +37,8 @@ pub trait QuantOps: Backend {
 /// One invocation per output row, walking it group by group: the scale and offset are read
 /// once per group and every code is dequantized once for all `n` rows of `x`. No shared memory
 /// and no barriers: on CPU-emulated GPUs (SwiftShader, lavapipe) barriers cost more than the
-/// lanes a cooperative row would gain (measured: the product over a 49152×576 head took 57 ms
-/// with 32 lanes per row and a shared-memory sum, 26 ms with one invocation per row).
+/// lanes a cooperative row would gain (measured on lavapipe: the product over a 49152×576 head
+/// took 57 ms with 32 lanes per row and a shared-memory sum, 26 ms with one invocation per row).
 #[cube(launch_unchecked)]
 fn quant_matmul_t_kernel(
     x: &[f32],
@@ -118,7 +119,7 @@ fn dims2(tensor: &CubeTensor) -> [usize; 2] {
 
 /// Codes are stored as the device's 32-bit integers; the kernels read their bits as `u32`.
 fn check_operands(codes: &CubeTensor, scales: &CubeTensor, offsets: &CubeTensor, bits: u32, group: u32) {
-    assert!(matches!(bits, 2 | 4 | 8 | 16) && group % (32 / bits) == 0, "{bits}-bit codes in groups of {group} do not fill whole words");
+    assert!(matches!(bits, 2 | 4 | 8 | 16) && group.is_multiple_of(32 / bits), "{bits}-bit codes in groups of {group} do not fill whole words");
     assert_eq!(codes.dtype.size(), 4, "quantized codes must be 32-bit words, not {:?}", codes.dtype);
     assert!(scales.dtype == DType::F32 && offsets.dtype == DType::F32, "scales and offsets must be f32");
 }
