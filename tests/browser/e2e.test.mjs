@@ -197,6 +197,35 @@ test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () 
   await byTest("chart").waitFor();
 });
 
+// The maths path: the coder (here the reasoner itself) turns each solution into a program, which
+// runs in Pyodide, and the filter compares its printed result with the solution's answer.
+test("a word problem: each solution gets a program from the coder, run in Pyodide and filtered", { timeout: 30 * MINUTE }, async () => {
+  const gsm8k = await byTest("samples").locator("option").evaluateAll((options) => options.findIndex((o) => o.textContent.startsWith("[GSM8K]")));
+  assert.ok(gsm8k > 0, "a bundled GSM8K sample");
+  await byTest("samples").selectOption({ index: gsm8k });
+  assert.match(await byTest("gold").inputValue(), /^\d/);
+  // Enough tokens that each solution states a number: a solution without an answer gets no program.
+  await solve({ n: 2, maxTokens: 12, programTokens: 16 });
+  await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 28 * MINUTE });
+  await shot("4b-word-problem");
+  const timings = await byTest("timings").innerText();
+  console.log(`# ${timings}`);
+  const programSeconds = Number(/programs ([\d.]+) s/.exec(timings)[1]);
+  assert.ok(programSeconds > 0, `the coder ran: ${timings}`);
+  const cards = byTest("candidate");
+  assert.equal(await cards.count(), 2);
+  for (let i = 0; i < 2; i++) {
+    const card = cards.nth(i);
+    assert.doesNotMatch(await card.locator('[data-testid="code"]').innerText(), /no program/);
+    const outcome = card.locator('[data-testid="outcome"]');
+    const kind = await outcome.getAttribute("data-kind");
+    const shown = await outcome.innerText();
+    assert.ok(kind === "ok" || (kind === "error" && /Error|Exception/.test(shown)), `card ${i}: ${kind}: ${shown}`);
+    assert.match(await card.locator('[data-testid="verdict"]').innerText(), /kept|dropped/);
+    assert.match(await card.locator('[data-testid="score"]').innerText(), /mean log-prob/);
+  }
+});
+
 test("a second visit takes the model from the Cache API, with no network fetch of the weights", { timeout: 6 * MINUTE }, async () => {
   const before = modelRequests();
   await openPage();
