@@ -1,6 +1,8 @@
 //! Decoder-only transformers from GGUF files: shared layers plus one file per family.
 
 mod config;
+#[cfg(feature = "wgpu")]
+mod device_ops;
 mod layers;
 mod llama;
 mod load;

@@ -90,6 +90,62 @@ fn quant_matmul_t_kernel(
     }
 }
 
+/// One plane (warp/subgroup) per output row: its lanes read consecutive words of the row, so
+/// a GPU's memory reads coalesce, and `plane_sum` adds their partial dot products without
+/// shared memory. For real GPUs, whose planes cubecl exposes; the per-row kernel above
+/// strides each lane through its own row, which a GPU cannot coalesce.
+#[cube(launch_unchecked)]
+fn quant_matmul_t_plane_kernel(
+    x: &[f32],
+    codes: &[u32],
+    scales: &[f32],
+    offsets: &[f32],
+    out: &mut [f32],
+    rows: usize,
+    cols: usize,
+    #[comptime] n: usize,
+    #[comptime] bits: u32,
+    #[comptime] group: usize,
+) {
+    let per_word = comptime!((32 / bits) as usize);
+    let words_per_group = comptime!(group / per_word);
+    let mask = comptime!(((1u64 << bits) - 1) as u32);
+    let words = cols / per_word;
+    let groups = cols / group;
+    let row = CUBE_POS * CUBE_DIM_Y as usize + UNIT_POS_Y as usize;
+    // The whole plane (one y) leaves together, so `plane_sum` below sees every lane.
+    if row >= rows {
+        terminate!();
+    }
+    let lanes = CUBE_DIM_X as usize;
+    let mut acc = Array::<f32>::new(n);
+    #[unroll]
+    for j in 0..n {
+        acc[j] = 0.0;
+    }
+    for w in range_stepped(UNIT_POS_X as usize, words, lanes) {
+        let g = row * groups + w / words_per_group;
+        let (scale, offset) = (scales[g], offsets[g]);
+        let word = codes[row * words + w];
+        #[unroll]
+        for s in 0..per_word {
+            let c = w * per_word + s;
+            let weight = f32::cast_from((word >> comptime!(s as u32 * bits)) & mask) * scale + offset;
+            #[unroll]
+            for j in 0..n {
+                acc[j] += weight * x[j * cols + c];
+            }
+        }
+    }
+    #[unroll]
+    for j in 0..n {
+        let total = plane_sum(acc[j]);
+        if UNIT_POS_X == 0 {
+            out[j * rows + row] = total;
+        }
+    }
+}
+
 #[cube(launch_unchecked)]
 fn quant_expand_kernel(codes: &[u32], scales: &[f32], offsets: &[f32], out: &mut [f32], rows: usize, cols: usize, #[comptime] bits: u32, #[comptime] group: usize) {
     let per_word = comptime!((32 / bits) as usize);
@@ -124,6 +180,30 @@ fn check_operands(codes: &CubeTensor, scales: &CubeTensor, offsets: &CubeTensor,
     assert!(scales.dtype == DType::F32 && offsets.dtype == DType::F32, "scales and offsets must be f32");
 }
 
+/// Rows per cube of the plane kernel: 4 planes of 32 make the 128-unit cubes GPUs schedule well.
+const ROWS_PER_PLANE_CUBE: u32 = 4;
+
+/// The plane width when the device has plane operations and a single plane size (so that one
+/// plane is exactly one cube row). cubecl-wgpu reports none on CPU adapters (lavapipe,
+/// SwiftShader), which keep the per-row kernel. For measurements and tests,
+/// `COTNPOT_PLANE_KERNEL=0` forces the per-row kernel and `=1` insists on the plane kernel.
+fn fixed_plane_size(client: &cubecl::client::Client) -> Option<u32> {
+    let wanted = std::env::var("COTNPOT_PLANE_KERNEL").ok();
+    if wanted.as_deref() == Some("0") {
+        return None;
+    }
+    let hardware = &client.properties().hardware;
+    let fixed = hardware.plane_size_min == hardware.plane_size_max && hardware.plane_size_min > 1;
+    let plane = (client.features().plane.contains(cubecl::ir::features::Plane::Ops) && fixed).then_some(hardware.plane_size_min);
+    assert!(
+        plane.is_some() || wanted.as_deref() != Some("1"),
+        "COTNPOT_PLANE_KERNEL=1, but this device has no plane operations of one fixed size (planes {}..={})",
+        hardware.plane_size_min,
+        hardware.plane_size_max
+    );
+    plane
+}
+
 impl QuantOps for CubeBackend {
     fn quant_matmul_t(x: CubeTensor, codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> CubeTensor {
         check_operands(&codes, &scales, &offsets, bits, group);
@@ -133,6 +213,28 @@ impl QuantOps for CubeBackend {
         let [rows, _] = dims2(&codes);
         let client = x.client.clone();
         let out = empty_device_dtype(client.clone(), x.device.clone(), Shape::new([n, rows]), DType::F32);
+        if let Some(lanes) = fixed_plane_size(&client) {
+            let cube_dim = CubeDim::new_2d(lanes, ROWS_PER_PLANE_CUBE);
+            let cube_count = calculate_cube_count_elemwise(&client, rows * lanes as usize, cube_dim);
+            unsafe {
+                quant_matmul_t_plane_kernel::launch_unchecked(
+                    &client,
+                    cube_count,
+                    cube_dim,
+                    x.into_buffer_arg(),
+                    codes.into_buffer_arg(),
+                    scales.into_buffer_arg(),
+                    offsets.into_buffer_arg(),
+                    out.clone().into_buffer_arg(),
+                    rows,
+                    cols,
+                    n,
+                    bits,
+                    group as usize,
+                )
+            }
+            return out;
+        }
         let cube_dim = CubeDim::new(&client, rows);
         let cube_count = calculate_cube_count_elemwise(&client, rows, cube_dim);
         unsafe {

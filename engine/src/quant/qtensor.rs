@@ -161,12 +161,13 @@ impl QuantTensor {
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
         #[cfg(feature = "wgpu")]
         if x.dims()[0] <= FUSED_MAX_ROWS && !x.is_autodiff() && !crate::backend::is_cpu(&x.device()) {
-            let parts: Vec<Tensor<2>> = self
+            let mut parts: Vec<Tensor<2>> = self
                 .blocks
                 .iter()
                 .map(|b| super::device_kernel::matmul_t(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group))
                 .collect();
-            return Tensor::cat(parts, 1);
+            // `cat` of one part still launches a copy.
+            return if parts.len() == 1 { parts.pop().unwrap() } else { Tensor::cat(parts, 1) };
         }
         let chunk = (EXPAND_ELEMENTS / self.cols).max(1);
         let mut parts = Vec::new();
