@@ -53,3 +53,11 @@ pub fn is_cpu(device: &Device) -> bool {
         false
     }
 }
+
+/// The unit tests' wgpu device: burn initialises one wgpu runtime per process, and tests run on
+/// parallel threads.
+#[cfg(all(test, feature = "wgpu"))]
+pub(crate) fn test_wgpu() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE.get_or_init(|| pollster::block_on(wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)")).clone()
+}

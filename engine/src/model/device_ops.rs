@@ -12,6 +12,8 @@ use burn_cubecl::cubecl;
 use burn_cubecl::{CubeBackend, kernel::into_contiguous, ops::numeric::empty_device_dtype, tensor::CubeTensor};
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
+use crate::quant::device_kernel::fixed_plane_size;
+
 #[backend_extension(Cube: cfg(feature = "wgpu"))]
 pub trait LayerOps: Backend {
     /// `x / sqrt(mean(x²) + ε) · gain` over the last dimension of `x: [rows, d]`.
@@ -45,6 +47,28 @@ fn rms_norm_kernel(x: &[f32], gain: &[f32], out: &mut [f32], rows: usize, d: usi
     }
     let inv_rms = 1.0f32 / (sum / f32::cast_from(d) + eps).sqrt();
     for c in 0..d {
+        out[base + c] = x[base + c] * inv_rms * gain[c];
+    }
+}
+
+/// One plane per row (real GPUs): the lanes stride over the row, so reads coalesce, and
+/// `plane_sum` joins their sums of squares.
+#[cube(launch_unchecked)]
+fn rms_norm_plane_kernel(x: &[f32], gain: &[f32], out: &mut [f32], rows: usize, d: usize, eps: f32) {
+    let row = CUBE_POS * CUBE_DIM_Y as usize + UNIT_POS_Y as usize;
+    // The whole plane (one y) leaves together, so `plane_sum` below sees every lane.
+    if row >= rows {
+        terminate!();
+    }
+    let (lane, lanes) = (UNIT_POS_X as usize, CUBE_DIM_X as usize);
+    let base = row * d;
+    let mut sum = 0.0f32;
+    for c in range_stepped(lane, d, lanes) {
+        let value = x[base + c];
+        sum += value * value;
+    }
+    let inv_rms = 1.0f32 / (plane_sum(sum) / f32::cast_from(d) + eps).sqrt();
+    for c in range_stepped(lane, d, lanes) {
         out[base + c] = x[base + c] * inv_rms * gain[c];
     }
 }
@@ -148,6 +172,81 @@ fn attention_kernel(
     }
 }
 
+/// The same attention with one plane per query (real GPUs): lane `l` holds dimensions
+/// l, l + lanes, …, so each key and value row is read once, coalesced, and `plane_sum` joins
+/// the partial scores. Every lane takes the same branch, as they share the query and its mask.
+#[cube(launch_unchecked)]
+fn attention_plane_kernel(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: &[f32],
+    out: &mut [f32],
+    queries: usize,
+    s: usize,
+    heads: usize,
+    kv_heads: usize,
+    t: usize,
+    capacity: usize,
+    mask_rows: usize,
+    scale: f32,
+    #[comptime] d: usize,
+    #[comptime] lanes: usize,
+) {
+    let index = CUBE_POS * CUBE_DIM_Y as usize + UNIT_POS_Y as usize;
+    if index >= queries {
+        terminate!();
+    }
+    let per_lane = comptime!(d / lanes);
+    let lane = UNIT_POS_X as usize;
+    let i = index % s;
+    let head = (index / s) % heads;
+    let row = index / (s * heads);
+    let kv_head = head / (heads / kv_heads);
+    let q_base = ((row * s + i) * heads + head) * d + lane;
+    let kv_base = (row * kv_heads + kv_head) * capacity * d + lane;
+    let mut mask_row = row;
+    if mask_rows == 1 {
+        mask_row = 0;
+    }
+    let mask_base = (mask_row * s + i) * t;
+
+    let mut query = Array::<f32>::new(per_lane);
+    let mut acc = Array::<f32>::new(per_lane);
+    #[unroll]
+    for p in 0..per_lane {
+        query[p] = q[q_base + p * lanes] * scale;
+        acc[p] = 0.0;
+    }
+    let mut running_max = f32::new(-3.0e38);
+    let mut total = f32::new(0.0);
+    for j in 0..t {
+        let bias = mask[mask_base + j];
+        if bias > -1.0e30f32 {
+            let key = kv_base + j * d;
+            let mut partial = 0.0f32;
+            #[unroll]
+            for p in 0..per_lane {
+                partial += query[p] * k[key + p * lanes];
+            }
+            let score = plane_sum(partial) + bias;
+            let new_max = max(running_max, score);
+            let rescale = (running_max - new_max).exp();
+            let weight = (score - new_max).exp();
+            total = total * rescale + weight;
+            #[unroll]
+            for p in 0..per_lane {
+                acc[p] = acc[p] * rescale + weight * v[key + p * lanes];
+            }
+            running_max = new_max;
+        }
+    }
+    #[unroll]
+    for p in 0..per_lane {
+        out[q_base + p * lanes] = acc[p] / total;
+    }
+}
+
 #[cube(launch_unchecked)]
 fn silu_mul_kernel(gate: &[f32], up: &[f32], out: &mut [f32], len: usize) {
     let index = ABSOLUTE_POS;
@@ -173,6 +272,12 @@ fn grid(client: &cubecl::client::Client, threads: usize) -> (CubeCount, CubeDim)
     (calculate_cube_count_elemwise(client, threads, dim), dim)
 }
 
+/// Grid for one plane of `lanes` per item, four items per cube.
+fn plane_grid(client: &cubecl::client::Client, items: usize, lanes: u32) -> (CubeCount, CubeDim) {
+    let dim = CubeDim::new_2d(lanes, 4);
+    (calculate_cube_count_elemwise(client, items * lanes as usize, dim), dim)
+}
+
 impl LayerOps for CubeBackend {
     fn rms_norm(x: CubeTensor, gain: CubeTensor, eps: f32) -> CubeTensor {
         let (x, gain) = (f32_operand(x, "x"), f32_operand(gain, "gain"));
@@ -180,6 +285,13 @@ impl LayerOps for CubeBackend {
         let d = shape[shape.len() - 1];
         let rows = shape.num_elements() / d;
         let out = output(&x, shape);
+        if let Some(lanes) = fixed_plane_size(&x.client) {
+            let (count, dim) = plane_grid(&x.client, rows, lanes);
+            unsafe {
+                rms_norm_plane_kernel::launch_unchecked(&x.client, count, dim, x.clone().into_buffer_arg(), gain.into_buffer_arg(), out.clone().into_buffer_arg(), rows, d, eps);
+            }
+            return out;
+        }
         let (count, dim) = grid(&x.client, rows);
         unsafe {
             rms_norm_kernel::launch_unchecked(&x.client, count, dim, x.clone().into_buffer_arg(), gain.into_buffer_arg(), out.clone().into_buffer_arg(), rows, d, eps);
@@ -222,6 +334,33 @@ impl LayerOps for CubeBackend {
         let [mask_rows, _, t] = [0, 1, 2].map(|i| mask.meta.shape()[i]);
         let queries = b * s * heads;
         let out = output(&q, Shape::new([b, s, heads * d]));
+        let scale = 1.0 / (d as f32).sqrt();
+        if let Some(lanes) = fixed_plane_size(&q.client).filter(|&lanes| d.is_multiple_of(lanes as usize)) {
+            let (count, dim) = plane_grid(&q.client, queries, lanes);
+            unsafe {
+                attention_plane_kernel::launch_unchecked(
+                    &q.client,
+                    count,
+                    dim,
+                    q.clone().into_buffer_arg(),
+                    k.into_buffer_arg(),
+                    v.into_buffer_arg(),
+                    mask.into_buffer_arg(),
+                    out.clone().into_buffer_arg(),
+                    queries,
+                    s,
+                    heads,
+                    kv_heads,
+                    t,
+                    capacity,
+                    mask_rows,
+                    scale,
+                    d,
+                    lanes as usize,
+                );
+            }
+            return out;
+        }
         let (count, dim) = grid(&q.client, queries);
         unsafe {
             attention_kernel::launch_unchecked(
@@ -240,7 +379,7 @@ impl LayerOps for CubeBackend {
                 t,
                 capacity,
                 mask_rows,
-                1.0 / (d as f32).sqrt(),
+                scale,
                 d,
             );
         }

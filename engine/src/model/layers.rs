@@ -339,7 +339,7 @@ mod fused_tests {
 
     #[test]
     fn fused_layer_kernels_equal_the_generic_operations() {
-        let gpu = pollster::block_on(crate::backend::wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)");
+        let gpu = crate::backend::test_wgpu();
         let cpu = crate::backend::cpu();
         let both = |f: &dyn Fn(&Device) -> Tensor<3>, what: &str| assert_close(f(&gpu), f(&cpu), what);
 

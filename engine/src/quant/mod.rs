@@ -2,7 +2,7 @@
 
 mod blocks;
 #[cfg(feature = "wgpu")]
-mod device_kernel;
+pub(crate) mod device_kernel;
 mod host;
 #[cfg(target_arch = "x86_64")]
 mod host_avx2;

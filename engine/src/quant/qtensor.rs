@@ -286,7 +286,7 @@ mod tests {
     /// a tall matrix (70 000 rows). The generic expansion (autodiff) too.
     #[test]
     fn device_kernels_equal_the_decoded_weights() {
-        let device = pollster::block_on(crate::backend::wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)");
+        let device = crate::backend::test_wgpu();
         let formats = [TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0, TensorType::Q4K, TensorType::Q5K, TensorType::Q6K];
         let cases = formats.iter().map(|&ty| (ty, 70, 512)).chain([(TensorType::Q8_0, 70_000, 64)]);
         let mut rng = crate::generate::Rng::new(5, 0);
