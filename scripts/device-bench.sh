@@ -2,6 +2,7 @@
 # Speed of the wgpu backend on a machine with a real GPU (Vulkan), run from the repository root
 # with the artefacts a lean transfer allows, all under DIR (default .dev):
 #   DIR/{cotnpot,cotnpot_engine}.xz   the CLI and the engine's unit-test binary, built elsewhere
+#   DIR/cotnpot-release.xz            optional: the CLI's release build, benched beside it
 #   DIR/skel-<model>/                 `scripts/gguf-skeleton.py make` of each model
 # Checks the quantized kernels on the GPU (both decode kernels), then runs `cotnpot bench` on
 # each model filled from its skeleton, with the plane kernel and with the per-row kernel, and
@@ -13,8 +14,8 @@ out=${OUT:-/tmp/device-bench}
 bin=/tmp/cotnpot-bin
 mkdir -p "$out" "$bin" /tmp/xdg
 export XDG_RUNTIME_DIR=/tmp/xdg RUST_BACKTRACE=1
-for f in cotnpot cotnpot_engine; do
-  [ -x "$bin/$f" ] || xz -dc "$dir/$f.xz" > "$bin/$f" && chmod +x "$bin/$f"
+for f in cotnpot cotnpot_engine cotnpot-release; do
+  [ -f "$dir/$f.xz" ] && xz -dc "$dir/$f.xz" > "$bin/$f" && chmod +x "$bin/$f"
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$out/gpu.txt"
 for kernel in 1 0; do
@@ -24,9 +25,14 @@ done
 for skel in "$dir"/skel-*; do
   model=/tmp/$(basename "$skel" | sed 's/^skel-//').gguf
   [ -f "$model" ] || python3 scripts/gguf-skeleton.py fill "$skel" "$model"
-  for kernel in 1 0; do
-    echo "== bench $(basename "$model") wgpu COTNPOT_PLANE_KERNEL=$kernel" | tee -a "$out/bench.txt"
-    COTNPOT_PLANE_KERNEL=$kernel timeout 150 "$bin/cotnpot" bench --model "$model" --backend wgpu 2>&1 | tail -9 | tee -a "$out/bench.txt"
+  # The first run on a fresh machine also fills cubecl's autotune cache (prefill and scoring
+  # matmuls), so the per-row kernel goes first and each binary's plane run is repeated.
+  for cli in cotnpot cotnpot-release; do
+    [ -x "$bin/$cli" ] || continue
+    for kernel in 0 1 1; do
+      echo "== bench $(basename "$model") wgpu $cli COTNPOT_PLANE_KERNEL=$kernel" | tee -a "$out/bench.txt"
+      COTNPOT_PLANE_KERNEL=$kernel timeout 150 "$bin/$cli" bench --model "$model" --backend wgpu 2>&1 | tail -9 | tee -a "$out/bench.txt"
+    done
   done
 done
 for model in /tmp/*.gguf; do
