@@ -12,7 +12,7 @@ export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0} CARGO_PROFILE_DEV_DEBUG=${CARGO
 # One test at a time: each holds a model in memory and uses every core itself.
 cargo test --workspace --exclude cotnpot-app --locked -- --test-threads=1
 # The plane (subgroup) kernels that real GPUs get, forced onto lavapipe's planes.
-COTNPOT_PLANE_KERNEL=1 cargo test -p cotnpot-engine --locked --lib -- device_kernels fused_layer
+COTNPOT_PLANE_KERNEL=1 cargo test --workspace --exclude cotnpot-app --locked --lib -- device_kernels fused_layer
 # The page: a dev build (dependencies and the engine are optimised by the workspace profile).
 trunk build --offline
 node --test --test-concurrency=1 tests/browser/

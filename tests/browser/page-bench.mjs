@@ -1,13 +1,14 @@
 // The page's own figures in headless Chromium (WebGPU on SwiftShader here) for BENCHMARKS.md:
 // model load, then N=1 (the model check: raw greedy continuation) and N=4 (the sampling stage of
 // a Solve, stopped once sampling ends) — time to first token and decode tokens/s, as the page
-// itself reports them. Usage: node tests/browser/page-bench.mjs [TOKENS]  (after trunk build)
+// itself reports them. Usage: node tests/browser/page-bench.mjs [TOKENS]  (after trunk build;
+// DIST=folder serves another build, e.g. one from `trunk build --release --dist folder`)
 import { join, resolve } from "node:path";
 import { launchBrowser, startServer } from "./server.mjs";
 
 const tokens = Number(process.argv[2] || 8);
 const root = resolve(new URL("../..", import.meta.url).pathname);
-const served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
+const served = await startServer({ dist: resolve(process.env.DIST || join(root, "dist")), models: join(root, ".cache/models") });
 const browser = await launchBrowser();
 const context = browser.context;
 const page = await context.newPage();
