@@ -74,6 +74,8 @@ fn rms_norm_plane_kernel(x: &[f32], gain: &[f32], out: &mut [f32], rows: usize, 
 }
 
 /// One invocation per (position, head, rotated pair); the dimensions past `2·half` are copied.
+// A kernel loop, not host code: `copy_from_slice` does not exist on the device.
+#[allow(clippy::manual_memcpy)]
 #[cube(launch_unchecked)]
 fn rope_kernel(x: &[f32], cos: &[f32], sin: &[f32], out: &mut [f32], pairs: usize, s: usize, heads: usize, d: usize, half: usize, #[comptime] halves: bool) {
     let index = ABSOLUTE_POS;
