@@ -369,4 +369,25 @@ mod fused_tests {
             assert_close(fused, attend(q, k, v, &mask_cpu), &format!("attention over {s} new positions"));
         }
     }
+
+    /// The in-place cache (device) holds what concatenation (CPU) does, across its growth from
+    /// 64 to 128 to 256 positions, for a batch of 2.
+    #[test]
+    fn cache_written_in_place_equals_concatenation() {
+        let gpu = crate::backend::test_wgpu();
+        let cpu = crate::backend::cpu();
+        let (mut on_gpu, mut on_cpu) = (KvCache::new(1), KvCache::new(1));
+        for (step, s) in [50, 1, 13, 1, 70, 1, 1, 60].into_iter().enumerate() {
+            let new = |d: &Device, salt: u64| random([2, 3, s, 8], 100 + 2 * step as u64 + salt, d);
+            let (k_gpu, v_gpu) = on_gpu.append(0, new(&gpu, 0), new(&gpu, 1), true);
+            let (k_cpu, v_cpu) = on_cpu.append(0, new(&cpu, 0), new(&cpu, 1), false);
+            on_gpu.advance(s);
+            on_cpu.advance(s);
+            let t = on_cpu.len();
+            assert!(k_gpu.dims()[2] >= t && k_gpu.dims()[2].is_power_of_two(), "step {step}: buffer of {}", k_gpu.dims()[2]);
+            let as3 = |x: Tensor<4>| x.narrow(2, 0, t).reshape([2, 3 * t, 8]);
+            assert_close(as3(k_gpu), as3(k_cpu), &format!("keys after step {step}"));
+            assert_close(as3(v_gpu), as3(v_cpu), &format!("values after step {step}"));
+        }
+    }
 }
