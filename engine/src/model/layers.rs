@@ -355,18 +355,20 @@ mod fused_tests {
                 &format!("RoPE {style:?}"),
             );
         }
-        // 4 query heads over 2 kv heads, 5 cached positions plus 3 new ones, row 1 padded by 2,
-        // buffers of 11 positions whose last 3 hold garbage.
-        let mut cache = KvCache::with_padding(1, vec![0, 2]);
-        cache.advance(5);
-        for s in [3, 1] {
+        // 4 query heads over 2 kv heads, 5 cached positions plus 3 (or 1) new ones, row 1 padded
+        // by 2, buffers of 11 positions whose last ones hold garbage.
+        // The same unpadded (one mask row for the batch), as N samples of one prompt decode.
+        for (padding, s) in [(vec![0, 2], 3), (vec![0, 2], 1), (vec![], 3), (vec![], 1)] {
+            let mut cache = KvCache::with_padding(1, padding);
+            cache.advance(5);
             let mask_cpu = cache.mask(s, &cpu);
             let mask_gpu = cache.mask(s, &gpu);
             let inputs = |d: &Device| (random([2, s, 4, 64], 8 + s as u64, d), random([2, 2, 11, 64], 9, d), random([2, 2, 11, 64], 10, d));
             let (q, k, v) = inputs(&gpu);
             let fused = super::super::device_ops::attention(q, k, v, &mask_gpu);
             let (q, k, v) = inputs(&cpu);
-            assert_close(fused, attend(q, k, v, &mask_cpu), &format!("attention over {s} new positions"));
+            let rows = mask_cpu.dims()[0];
+            assert_close(fused, attend(q, k, v, &mask_cpu), &format!("attention over {s} new positions, {rows} mask rows"));
         }
     }
 
