@@ -190,7 +190,9 @@ const ROWS_PER_PLANE_CUBE: u32 = 4;
 /// adapters included (lavapipe runs them correctly, which is how CI tests them), and panics
 /// where they do not.
 pub(crate) fn fixed_plane_size(client: &cubecl::client::Client) -> Option<u32> {
-    let wanted = std::env::var("COTNPOT_PLANE_KERNEL").ok();
+    // Read once: this runs at every launch of the decode step.
+    static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let wanted = WANTED.get_or_init(|| std::env::var("COTNPOT_PLANE_KERNEL").ok());
     if wanted.as_deref() == Some("0") {
         return None;
     }
