@@ -54,6 +54,12 @@ pub fn is_cpu(device: &Device) -> bool {
     }
 }
 
+/// Whether `device` is a CubeCL device outside autodiff, where the engine's own kernels
+/// (quantized products, layer operations) run instead of burn's generic operations.
+pub(crate) fn runs_device_kernels(device: &Device) -> bool {
+    cfg!(feature = "wgpu") && !device.is_autodiff() && !is_cpu(device)
+}
+
 /// The unit tests' wgpu device: burn initialises one wgpu runtime per process, and tests run on
 /// parallel threads.
 #[cfg(all(test, feature = "wgpu"))]

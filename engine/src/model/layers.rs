@@ -7,10 +7,9 @@ use super::config::{ModelConfig, RopeStyle};
 use crate::lora::Lora;
 use crate::quant::Weight;
 
-/// Whether `x` lives on a CubeCL device outside autodiff, where `device_ops` has one kernel
-/// per operation below.
+/// Whether `device_ops` has one kernel for each operation below on `x`'s device.
 fn fused<const D: usize>(x: &Tensor<D>) -> bool {
-    cfg!(feature = "wgpu") && !x.is_autodiff() && !crate::backend::is_cpu(&x.device())
+    crate::backend::runs_device_kernels(&x.device())
 }
 
 /// `x / sqrt(mean(x²) + ε) · g`

@@ -88,7 +88,7 @@ impl QuantTensor {
 
     fn expand(&self, codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>) -> Tensor<2> {
         #[cfg(feature = "wgpu")]
-        if !codes.is_autodiff() && !crate::backend::is_cpu(&codes.device()) {
+        if crate::backend::runs_device_kernels(&codes.device()) {
             return super::device_kernel::expand(codes, scales, offsets, self.bits, self.group);
         }
         self.expand_generic(codes, scales, offsets)
@@ -160,14 +160,9 @@ impl QuantTensor {
     /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, expanding a bounded block of rows at a time.
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
         #[cfg(feature = "wgpu")]
-        if x.dims()[0] <= FUSED_MAX_ROWS && !x.is_autodiff() && !crate::backend::is_cpu(&x.device()) {
-            let mut parts: Vec<Tensor<2>> = self
-                .blocks
-                .iter()
-                .map(|b| super::device_kernel::matmul_t(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group))
-                .collect();
-            // `cat` of one part still launches a copy.
-            return if parts.len() == 1 { parts.pop().unwrap() } else { Tensor::cat(parts, 1) };
+        if x.dims()[0] <= FUSED_MAX_ROWS && crate::backend::runs_device_kernels(&x.device()) {
+            let parts = self.blocks.iter().map(|b| super::device_kernel::matmul_t(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group));
+            return columns(parts.collect());
         }
         let chunk = (EXPAND_ELEMENTS / self.cols).max(1);
         let mut parts = Vec::new();
@@ -177,8 +172,13 @@ impl QuantTensor {
                 parts.push(x.clone().matmul(self.expand_block_rows(block, start, end).transpose()));
             }
         }
-        if parts.len() == 1 { parts.pop().unwrap() } else { Tensor::cat(parts, 1) }
+        columns(parts)
     }
+}
+
+/// The parts side by side; one part as it is (`cat` of one part still launches a copy).
+fn columns(mut parts: Vec<Tensor<2>>) -> Tensor<2> {
+    if parts.len() == 1 { parts.pop().unwrap() } else { Tensor::cat(parts, 1) }
 }
 
 /// A linear layer's weight `[out, in]`: quantized on the device, quantized in host memory (CPU
