@@ -264,10 +264,12 @@ impl Attention {
         let q = rope.apply(q, config.rope_style);
         let k = rope.apply(k, config.rope_style);
 
-        let in_place = fused(&q);
+        // In place everywhere but under autodiff, whose graph needs each step's tensors intact
+        // (burn's CPU backend, too, writes a uniquely held buffer without copying it).
+        let in_place = !q.is_autodiff();
         let (k, v) = cache.append(layer, k.swap_dims(1, 2), v.swap_dims(1, 2), in_place);
         #[cfg(feature = "wgpu")]
-        if in_place && s <= FUSED_ATTENTION_MAX_QUERIES {
+        if fused(&q) && s <= FUSED_ATTENTION_MAX_QUERIES {
             return self.o.forward(super::device_ops::attention(q, k, v, mask));
         }
         self.o.forward(attend(q, k, v, mask))

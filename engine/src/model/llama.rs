@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::ModelConfig;
 use super::layers::{Attention, KvCache, RmsNorm, Rope, SwiGlu};
-use crate::quant::Weight;
+use crate::quant::{CpuActivations, Weight};
 
 #[derive(Debug, Clone)]
 pub struct Block {
@@ -39,6 +39,13 @@ impl Transformer {
     /// Final hidden states `[b, s, d]` for `tokens` (`b` rows of `s` ids, row-major, each id
     /// inside the vocabulary) following the cached positions.
     pub fn hidden(&self, tokens: &[u32], b: usize, cache: &mut KvCache) -> Tensor<3> {
+        if crate::backend::is_cpu(&self.device) {
+            return on_cpu_workers(|| self.forward(tokens, b, cache));
+        }
+        self.forward(tokens, b, cache)
+    }
+
+    fn forward(&self, tokens: &[u32], b: usize, cache: &mut KvCache) -> Tensor<3> {
         let s = tokens.len() / b;
         let past = cache.len();
         let d = self.config.d_model;
@@ -79,6 +86,18 @@ impl Transformer {
         }
     }
 
+    /// How the CPU backend's few-row (decode) products treat activations; other backends ignore it.
+    pub fn set_cpu_activations(&mut self, choice: CpuActivations) {
+        let projections = self.blocks.iter_mut().flat_map(|b| {
+            [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o, &mut b.ffn.gate, &mut b.ffn.up, &mut b.ffn.down].map(|l| &mut l.weight)
+        });
+        for weight in projections.chain([&mut self.embedding]).chain(self.head.as_mut()) {
+            if let Weight::Host { activations, .. } = weight {
+                *activations = choice;
+            }
+        }
+    }
+
     /// Device bytes the weights take (an attached adapter included).
     pub fn device_bytes(&self) -> usize {
         let mut total = self.embedding.device_bytes() + self.head.as_ref().map_or(0, Weight::device_bytes);
@@ -92,4 +111,14 @@ impl Transformer {
         }
         total
     }
+}
+
+/// Runs `f` on one of the CPU pool's threads. A product split over the pool from outside it
+/// wakes the pool and puts the caller to sleep until it is done, about 200 round trips per
+/// decode step; from inside, the calling thread takes its share and the others steal the rest.
+fn on_cpu_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(not(target_arch = "wasm32"))]
+    return rayon::scope(|_| f());
+    #[cfg(target_arch = "wasm32")]
+    f()
 }

@@ -9,7 +9,7 @@ use super::llama::{Block, Transformer};
 use crate::gguf::{GgufError, GgufFile, TensorInfo};
 use std::sync::Arc;
 
-use crate::quant::{HostQuant, QuantTensor, Weight, code_bits, decode_blocks, dequantize};
+use crate::quant::{CpuActivations, HostQuant, QuantTensor, Weight, code_bits, decode_blocks, dequantize};
 
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -48,7 +48,11 @@ impl Loader<'_> {
         let bytes = self.file.tensor_bytes(info)?;
         Ok(if info.ty.is_quantized() && self.host_kernels {
             let decoded = decode_blocks(info.ty, &bytes);
-            Weight::Host(Arc::new(HostQuant::new(&decoded, code_bits(info.ty), rows, cols)), self.device.clone())
+            Weight::Host {
+                weight: Arc::new(HostQuant::new(&decoded, code_bits(info.ty), rows, cols)),
+                device: self.device.clone(),
+                activations: CpuActivations::default(),
+            }
         } else if info.ty.is_quantized() {
             Weight::Quant(QuantTensor::new(info.ty, &decode_blocks(info.ty, &bytes), rows, cols, self.device))
         } else {

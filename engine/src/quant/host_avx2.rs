@@ -42,13 +42,12 @@ pub unsafe fn row_dot(row: RowCodes, bits: u32, group: usize, x: &[f32], cols: u
             let dequantize = |codes: __m128i| _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(codes)), scale, offset);
             let base = g * group;
             if bits == 4 {
-                // 16 bytes hold 32 columns: the even column in the low nibble, the odd one in the high.
+                // 16 bytes hold 32 columns: columns 0–15 in the low nibbles, 16–31 in the high ones.
                 for col in (base..base + group).step_by(32) {
                     let bytes = _mm_loadu_si128(row.codes.as_ptr().add(col / 2) as *const __m128i);
                     let low = _mm_and_si128(bytes, _mm_set1_epi8(0x0f));
                     let high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0f));
-                    let (first, second) = (_mm_unpacklo_epi8(low, high), _mm_unpackhi_epi8(low, high));
-                    let w = [dequantize(first), dequantize(_mm_srli_si128(first, 8)), dequantize(second), dequantize(_mm_srli_si128(second, 8))];
+                    let w = [dequantize(low), dequantize(_mm_srli_si128(low, 8)), dequantize(high), dequantize(_mm_srli_si128(high, 8))];
                     for (b, a) in acc.iter_mut().enumerate().take(n) {
                         let x = x.as_ptr().add(b * cols + col);
                         // Two short independent chains, then one add into the accumulator: the
@@ -78,7 +77,7 @@ pub unsafe fn row_dot(row: RowCodes, bits: u32, group: usize, x: &[f32], cols: u
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn horizontal_sum(v: __m256) -> f32 {
+pub(super) fn horizontal_sum(v: __m256) -> f32 {
     let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
     let one = _mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1));

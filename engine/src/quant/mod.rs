@@ -6,8 +6,12 @@ pub(crate) mod device_kernel;
 mod host;
 #[cfg(target_arch = "x86_64")]
 mod host_avx2;
+#[cfg(target_arch = "x86_64")]
+mod host_vnni;
+#[cfg(target_arch = "x86_64")]
+mod i16_rows;
 mod qtensor;
 
 pub use blocks::{Decoded, code_bits, decode_blocks, dequantize, group_size};
-pub use host::HostQuant;
+pub use host::{CpuActivations, HostQuant};
 pub use qtensor::{QuantTensor, Weight};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::blocks::{Decoded, code_bits};
-use super::host::{FUSED_MAX_ROWS, HostQuant};
+use super::host::{CpuActivations, FUSED_MAX_ROWS, HostQuant};
 use crate::gguf::TensorType;
 
 /// Upper bound on elements expanded to f32 at once (64 MiB), which keeps the transient memory of
@@ -187,7 +187,7 @@ fn columns(mut parts: Vec<Tensor<2>>) -> Tensor<2> {
 pub enum Weight {
     Dense(Tensor<2>),
     Quant(QuantTensor),
-    Host(Arc<HostQuant>, Device),
+    Host { weight: Arc<HostQuant>, device: Device, activations: CpuActivations },
 }
 
 fn host_values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
@@ -196,12 +196,12 @@ fn host_values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
 }
 
 impl Weight {
-    fn host_matmul_t(host: &HostQuant, device: &Device, x: Tensor<2>) -> Tensor<2> {
+    fn host_matmul_t(host: &HostQuant, device: &Device, activations: CpuActivations, x: Tensor<2>) -> Tensor<2> {
         let [n, cols] = x.dims();
         // The fused kernel reads `x` to the host, which would cut an autodiff graph; training
         // takes the expanding path, where the frozen weight is a constant of the graph.
         if n <= FUSED_MAX_ROWS && !x.is_autodiff() {
-            let y = host.matmul_t(&host_values(x), n);
+            let y = host.matmul_t(&host_values(x), n, activations);
             return Tensor::from_data(TensorData::new(y, [n, host.rows()]), device);
         }
         let chunk = (EXPAND_ELEMENTS / cols).max(1);
@@ -222,7 +222,7 @@ impl Weight {
         match self {
             Weight::Dense(w) => w.dims()[0],
             Weight::Quant(q) => q.rows(),
-            Weight::Host(h, _) => h.rows(),
+            Weight::Host { weight, .. } => weight.rows(),
         }
     }
 
@@ -230,7 +230,7 @@ impl Weight {
         match self {
             Weight::Dense(w) => w.shape().num_elements() * 4,
             Weight::Quant(q) => q.device_bytes(),
-            Weight::Host(h, _) => h.bytes(),
+            Weight::Host { weight, .. } => weight.bytes(),
         }
     }
 
@@ -241,7 +241,7 @@ impl Weight {
         let y = match self {
             Weight::Dense(w) => flat.matmul(w.clone().transpose()),
             Weight::Quant(q) => q.matmul_t(flat),
-            Weight::Host(h, device) => Self::host_matmul_t(h, device, flat),
+            Weight::Host { weight, device, activations } => Self::host_matmul_t(weight, device, *activations, flat),
         };
         let out = y.dims()[1];
         y.reshape([b, s, out])
@@ -256,9 +256,9 @@ impl Weight {
                 w.clone().select(0, Tensor::from_data(TensorData::new(ids, [n]), device))
             }
             Weight::Quant(q) => q.select_rows(ids),
-            Weight::Host(h, device) => {
+            Weight::Host { weight, device, .. } => {
                 let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
-                Tensor::from_data(TensorData::new(h.gather_rows(&rows), [rows.len(), h.cols()]), device)
+                Tensor::from_data(TensorData::new(weight.gather_rows(&rows), [rows.len(), weight.cols()]), device)
             }
         }
     }

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 
 use cotnpot_engine::generate::{GenerateOptions, SamplingParams, StopReason, generate, generate_each};
+use cotnpot_engine::quant::CpuActivations;
 use cotnpot_engine::score::score;
 use cotnpot_engine::{Device, EngineError, LanguageModel};
 
@@ -100,7 +101,10 @@ fn bad_requests_are_typed_errors() {
 
 #[test]
 fn scores_equal_log_softmax_of_a_plain_forward() {
-    let lm = smollm();
+    let mut lm = smollm();
+    // A short prompt takes the few-row product, a long sequence the expanded one; with exact
+    // products on both, the scores must equal the forward pass's to rounding.
+    lm.model.set_cpu_activations(CpuActivations::F32);
     let prompt = lm.tokenizer.encode("Question: What is 6 times 7?\nAnswer:").unwrap();
     let continuations: Vec<Vec<u32>> = [" 42", " The answer is 42.", " 13, because six and seven make thirteen"]
         .iter()

@@ -5,6 +5,7 @@
 //!   tight logit agreement and identical greedy continuations.
 
 use cotnpot_engine::generate::{GenerateOptions, SamplingParams, generate};
+use cotnpot_engine::quant::CpuActivations;
 use cotnpot_engine::{Device, LanguageModel};
 
 use crate::common::{QWEN, SMOLLM, fixture, model_file};
@@ -107,7 +108,10 @@ fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Lim
 }
 
 fn against_exact_f32(model: &str, fixture_name: &str, device: Device, limit: Limit) {
-    let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
+    let mut lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
+    // Exact f32 products on the CPU too: its default decode products round activations to 16-bit
+    // integers, which the llama.cpp comparison above covers.
+    lm.model.set_cpu_activations(CpuActivations::F32);
     let golden = fixture(fixture_name);
     let mut max_diff = 0f32;
     for p in &golden["prompts"].as_array().unwrap()[..limit.prompts] {
@@ -123,6 +127,47 @@ fn against_exact_f32(model: &str, fixture_name: &str, device: Device, limit: Lim
     }
     eprintln!("{model} vs exact f32: max |logit diff| {max_diff:.5}");
     assert!(max_diff <= MAX_F32_DIFF, "{model}: max |logit diff| vs f32 reference {max_diff}");
+}
+
+/// Logits at every prompt position computed one position at a time, as decoding does: on the
+/// CPU this runs the few-row products with 16-bit integer activations.
+fn decoded_logits(lm: &LanguageModel, prompt: &[u32]) -> Vec<Vec<f32>> {
+    let mut cache = lm.model.new_cache();
+    prompt.iter().map(|&t| lm.model.last_logits(&[t], 1, &mut cache).into_data().try_into_vec::<f32>().unwrap()).collect()
+}
+
+/// The CPU's integer-activation decode products against the exact f32 reference, at every
+/// prompt position of every fixture prompt: their rounding (a 32767th of each 32 columns'
+/// largest value) may move a logit by `MAX_INTEGER_DIFF` and reorder only tokens that close.
+fn integer_products_against_exact_f32(model: &str, fixture_name: &str) {
+    let lm = LanguageModel::load(&model_file(model), None, &Device::flex()).unwrap();
+    let golden = fixture(fixture_name);
+    let (mut max_diff, mut swaps, mut positions) = (0f32, 0, 0);
+    for p in golden["prompts"].as_array().unwrap() {
+        for (row, want) in decoded_logits(&lm, &ids(&p["ids"])).iter().zip(p["top"].as_array().unwrap()) {
+            let (want_ids, want_logits) = (ids(&want["ids"]), floats(&want["logits"]));
+            for (id, l) in want_ids.iter().zip(&want_logits) {
+                max_diff = max_diff.max((row[*id as usize] - l).abs());
+            }
+            for swapped in top_k(row, 5).iter().filter(|id| !want_ids[..5].contains(id)) {
+                let gap = want_ids.iter().position(|id| id == swapped).map(|r| want_logits[4] - want_logits[r]);
+                assert!(matches!(gap, Some(g) if g <= MAX_INTEGER_DIFF * 2.0), "{model}: top-5 differ at a position: token {swapped}, gap {gap:?}");
+                swaps += 1;
+            }
+            positions += 1;
+        }
+    }
+    eprintln!("{model} integer products vs exact f32: max |logit diff| {max_diff:.5} over {positions} positions, {swaps} top-5 near-tie swaps");
+    assert!(max_diff <= MAX_INTEGER_DIFF, "{model}: max |logit diff| {max_diff}");
+}
+
+/// How far the integer-activation products may move a logit from the exact f32 ones.
+const MAX_INTEGER_DIFF: f32 = 0.02;
+
+#[test]
+fn integer_products_stay_near_exact_f32_on_cpu() {
+    integer_products_against_exact_f32(SMOLLM, "smollm2_f32.json");
+    integer_products_against_exact_f32(QWEN, "qwen2_f32.json");
 }
 
 /// How much of a fixture a run checks.

@@ -1,0 +1,154 @@
+//! The few-row product with 16-bit integer activations and integer dot products (AVX-512
+//! VNNI's `vpdpwssd` on 256-bit vectors), chosen at run time when the CPU has it; `I16Rows` says
+//! how activations are rounded.
+//!
+//! For 32 columns of one weight row and one row of `x`:
+//! `Σ w·x = Σ_g scale[g]·xscale·(codes_g · values_g) + offset[g]·Σ_g x`,
+//! where each `vpdpwssd` multiplies 16 codes (widened to 16 bits) by 16 values and sums
+//! neighbouring pairs into 8 integer lanes: one instruction per 16 columns, so a group of 16
+//! takes its own scale. The offset term uses exact sums of `x`.
+
+use std::arch::x86_64::*;
+
+use super::i16_rows::{BLOCK, I16Rows};
+
+/// Rows of `x` one pass over a weight row serves: each keeps one accumulator register.
+const ROWS_PER_PASS: usize = 8;
+
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("avx512vnni")
+        && is_x86_feature_detected!("avx512vl")
+}
+
+/// What one weight row needs: its packed codes and its groups' scales and offsets.
+/// 4-bit codes: within each 32 columns, byte `j` holds column `j` in its low nibble and column
+/// `j + 16` in its high nibble. 8-bit codes: one byte per column.
+pub struct RowCodes<'a> {
+    pub codes: &'a [u8],
+    pub scales: &'a [f32],
+    pub offsets: &'a [f32],
+}
+
+/// Group sums of `x`'s rows (`I16Rows::group_sums`), each row padded with zeros to a multiple
+/// of 8 groups so that the kernel reads them 8 at a time.
+pub struct PaddedSums {
+    values: Vec<f32>,
+    per_row: usize,
+}
+
+impl PaddedSums {
+    pub fn new(x: &I16Rows, group: usize) -> Self {
+        let per_row = (x.cols / group).next_multiple_of(8);
+        let mut values = vec![0f32; x.rows() * per_row];
+        for (b, row) in values.chunks_exact_mut(per_row).enumerate() {
+            let sums = x.group_sums(b, group);
+            row[..sums.len()].copy_from_slice(&sums);
+        }
+        Self { values, per_row }
+    }
+}
+
+/// `out[b] = Σ_c W[r, c]·x[b, c]` for one weight row and every row of `x` (`out.len()` of them).
+///
+/// # Safety
+/// The CPU must have the features `available()` checks; `bits` is 4 or 8 and `group` 16 or 32
+/// (4-bit codes come in groups of 32); `sums` are `x`'s for this `group`.
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums: &PaddedSums, out: &mut [f32]) {
+    let cols = x.cols;
+    let groups = cols / group;
+    assert!(x.rows() == out.len() && sums.values.len() == out.len() * sums.per_row && sums.per_row >= groups);
+    assert!(row.codes.len() * 8 >= cols * bits as usize && row.scales.len() >= groups && row.offsets.len() >= groups);
+    let mut first = 0;
+    while first < out.len() {
+        let rows = (out.len() - first).min(ROWS_PER_PASS);
+        let part = &mut out[first..first + rows];
+        // SAFETY: the features are the caller's promise; the shapes are checked above.
+        unsafe {
+            match (bits, group) {
+                (4, 32) => passes::<4, 32>(row, x, sums, first, part),
+                (8, 32) => passes::<8, 32>(row, x, sums, first, part),
+                (8, 16) => passes::<8, 16>(row, x, sums, first, part),
+                _ => panic!("no integer-dot kernel for {bits}-bit codes in groups of {group}"),
+            }
+        }
+        first += rows;
+    }
+}
+
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+unsafe fn passes<const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, sums: &PaddedSums, first: usize, out: &mut [f32]) {
+    // SAFETY: passed through from `row_dot`.
+    unsafe {
+        match out.len() {
+            1 => pass::<1, BITS, GROUP>(row, x, sums, first, out),
+            2 => pass::<2, BITS, GROUP>(row, x, sums, first, out),
+            3 => pass::<3, BITS, GROUP>(row, x, sums, first, out),
+            4 => pass::<4, BITS, GROUP>(row, x, sums, first, out),
+            5 => pass::<5, BITS, GROUP>(row, x, sums, first, out),
+            6 => pass::<6, BITS, GROUP>(row, x, sums, first, out),
+            7 => pass::<7, BITS, GROUP>(row, x, sums, first, out),
+            _ => pass::<8, BITS, GROUP>(row, x, sums, first, out),
+        }
+    }
+}
+
+/// Rows `first..first + N` of `x` against one weight row, written to `out`.
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, sums: &PaddedSums, first: usize, out: &mut [f32]) {
+    let cols = x.cols;
+    let blocks = cols / BLOCK;
+    let groups = cols / GROUP;
+    // SAFETY: every pointer below stays inside the slices whose lengths `row_dot` checked.
+    unsafe {
+        let values = x.values.as_ptr().add(first * cols);
+        let x_scales = x.scales.as_ptr().add(first * blocks);
+        let mut acc = [_mm256_setzero_ps(); N];
+        for block in 0..blocks {
+            // Columns 0–15 and 16–31 of the block as 16-bit codes.
+            let (low, high) = if BITS == 4 {
+                let bytes = _mm_loadu_si128(row.codes.as_ptr().add(block * 16) as *const __m128i);
+                let nibble = _mm_set1_epi8(0x0f);
+                (_mm_and_si128(bytes, nibble), _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble))
+            } else {
+                let bytes = row.codes.as_ptr().add(block * BLOCK) as *const __m128i;
+                (_mm_loadu_si128(bytes), _mm_loadu_si128(bytes.add(1)))
+            };
+            let (low, high) = (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high));
+            let scales = row.scales.as_ptr().add(block * BLOCK / GROUP);
+            let (scale_low, scale_high) = (_mm256_set1_ps(*scales), _mm256_set1_ps(*scales.add(BLOCK / GROUP - 1)));
+            for (b, a) in acc.iter_mut().enumerate() {
+                let v = values.add(b * cols + block * BLOCK) as *const __m256i;
+                let x_scale = _mm256_set1_ps(*x_scales.add(b * blocks + block));
+                let dot_low = _mm256_dpwssd_epi32(_mm256_setzero_si256(), low, _mm256_loadu_si256(v));
+                if GROUP == 32 {
+                    let dot = _mm256_dpwssd_epi32(dot_low, high, _mm256_loadu_si256(v.add(1)));
+                    *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale_low, x_scale), *a);
+                } else {
+                    let dot_high = _mm256_dpwssd_epi32(_mm256_setzero_si256(), high, _mm256_loadu_si256(v.add(1)));
+                    *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_low), _mm256_mul_ps(scale_low, x_scale), *a);
+                    *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_high), _mm256_mul_ps(scale_high, x_scale), *a);
+                }
+            }
+        }
+        // The offset term `Σ_g offset[g]·Σ_{c∈g} x[c]`, 8 groups at a time into the same sums.
+        let row_sums = sums.values.as_ptr().add(first * sums.per_row);
+        for g in (0..groups).step_by(8) {
+            let offsets = if g + 8 <= groups {
+                _mm256_loadu_ps(row.offsets.as_ptr().add(g))
+            } else {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((groups - g) as i32), lanes);
+                _mm256_maskload_ps(row.offsets.as_ptr().add(g), mask)
+            };
+            for (b, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(row_sums.add(b * sums.per_row + g)), *a);
+            }
+        }
+        for (o, a) in out.iter_mut().zip(acc) {
+            *o = super::host_avx2::horizontal_sum(a);
+        }
+    }
+}
