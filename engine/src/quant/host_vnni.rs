@@ -101,50 +101,54 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
     let cols = x.cols;
     let blocks = cols / BLOCK;
     let groups = cols / GROUP;
-    // SAFETY: every pointer below stays inside the slices whose lengths `row_dot` checked.
+    // Index arithmetic below wraps instead of being checked (debug builds check every product,
+    // which kept the row loop from unrolling and the accumulators out of registers); every
+    // pointer stays inside the slices whose lengths `row_dot` checked.
+    // SAFETY: as said.
     unsafe {
-        let values = x.values.as_ptr().add(first * cols);
-        let x_scales = x.scales.as_ptr().add(first * blocks);
+        let value_rows: [*const i16; N] = std::array::from_fn(|b| x.values.as_ptr().wrapping_add((first + b).wrapping_mul(cols)));
+        let scale_rows: [*const f32; N] = std::array::from_fn(|b| x.scales.as_ptr().wrapping_add((first + b).wrapping_mul(blocks)));
+        let sum_rows: [*const f32; N] = std::array::from_fn(|b| sums.values.as_ptr().wrapping_add((first + b).wrapping_mul(sums.per_row)));
         let mut acc = [_mm256_setzero_ps(); N];
         for block in 0..blocks {
+            let col = block.wrapping_mul(BLOCK);
             // Columns 0–15 and 16–31 of the block as 16-bit codes.
             let (low, high) = if BITS == 4 {
-                let bytes = _mm_loadu_si128(row.codes.as_ptr().add(block * 16) as *const __m128i);
+                let bytes = _mm_loadu_si128(row.codes.as_ptr().add(col / 2) as *const __m128i);
                 let nibble = _mm_set1_epi8(0x0f);
                 (_mm_and_si128(bytes, nibble), _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble))
             } else {
-                let bytes = row.codes.as_ptr().add(block * BLOCK) as *const __m128i;
+                let bytes = row.codes.as_ptr().add(col) as *const __m128i;
                 (_mm_loadu_si128(bytes), _mm_loadu_si128(bytes.add(1)))
             };
             let (low, high) = (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high));
-            let scales = row.scales.as_ptr().add(block * BLOCK / GROUP);
+            let scales = row.scales.as_ptr().add(col / GROUP);
             let (scale_low, scale_high) = (_mm256_set1_ps(*scales), _mm256_set1_ps(*scales.add(BLOCK / GROUP - 1)));
-            for (b, a) in acc.iter_mut().enumerate() {
-                let v = values.add(b * cols + block * BLOCK) as *const __m256i;
-                let x_scale = _mm256_set1_ps(*x_scales.add(b * blocks + block));
+            for b in 0..N {
+                let v = value_rows[b].add(col) as *const __m256i;
+                let x_scale = _mm256_set1_ps(*scale_rows[b].add(block));
                 let dot_low = _mm256_dpwssd_epi32(_mm256_setzero_si256(), low, _mm256_loadu_si256(v));
                 if GROUP == 32 {
                     let dot = _mm256_dpwssd_epi32(dot_low, high, _mm256_loadu_si256(v.add(1)));
-                    *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale_low, x_scale), *a);
+                    acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale_low, x_scale), acc[b]);
                 } else {
                     let dot_high = _mm256_dpwssd_epi32(_mm256_setzero_si256(), high, _mm256_loadu_si256(v.add(1)));
-                    *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_low), _mm256_mul_ps(scale_low, x_scale), *a);
-                    *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_high), _mm256_mul_ps(scale_high, x_scale), *a);
+                    acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_low), _mm256_mul_ps(scale_low, x_scale), acc[b]);
+                    acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_high), _mm256_mul_ps(scale_high, x_scale), acc[b]);
                 }
             }
         }
         // The offset term `Σ_g offset[g]·Σ_{c∈g} x[c]`, 8 groups at a time into the same sums.
-        let row_sums = sums.values.as_ptr().add(first * sums.per_row);
         for g in (0..groups).step_by(8) {
             let offsets = if g + 8 <= groups {
                 _mm256_loadu_ps(row.offsets.as_ptr().add(g))
             } else {
                 let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((groups - g) as i32), lanes);
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(groups.wrapping_sub(g) as i32), lanes);
                 _mm256_maskload_ps(row.offsets.as_ptr().add(g), mask)
             };
-            for (b, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(row_sums.add(b * sums.per_row + g)), *a);
+            for b in 0..N {
+                acc[b] = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(sum_rows[b].add(g)), acc[b]);
             }
         }
         for (o, a) in out.iter_mut().zip(acc) {
