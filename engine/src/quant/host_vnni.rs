@@ -106,10 +106,25 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
     // pointer stays inside the slices whose lengths `row_dot` checked.
     // SAFETY: as said.
     unsafe {
-        let value_rows: [*const i16; N] = std::array::from_fn(|b| x.values.as_ptr().wrapping_add((first + b).wrapping_mul(cols)));
-        let scale_rows: [*const f32; N] = std::array::from_fn(|b| x.scales.as_ptr().wrapping_add((first + b).wrapping_mul(blocks)));
-        let sum_rows: [*const f32; N] = std::array::from_fn(|b| sums.values.as_ptr().wrapping_add((first + b).wrapping_mul(sums.per_row)));
-        let mut acc = [_mm256_setzero_ps(); N];
+        // Fixed-size arrays indexed by literals (the `each_row!` expansion), so that every row's
+        // accumulator lives in a register; only the first N entries are used.
+        let row_start = |b: usize| (first + b.min(N - 1)).wrapping_mul(cols);
+        let value_rows: [*const i16; ROWS_PER_PASS] = std::array::from_fn(|b| x.values.as_ptr().wrapping_add(row_start(b)));
+        let scale_rows: [*const f32; ROWS_PER_PASS] = std::array::from_fn(|b| x.scales.as_ptr().wrapping_add(row_start(b) / BLOCK));
+        let sum_rows: [*const f32; ROWS_PER_PASS] = std::array::from_fn(|b| sums.values.as_ptr().wrapping_add((first + b.min(N - 1)).wrapping_mul(sums.per_row)));
+        let mut acc = [_mm256_setzero_ps(); ROWS_PER_PASS];
+        macro_rules! each_row {
+            ($step:ident) => {
+                $step!(0);
+                $step!(1);
+                $step!(2);
+                $step!(3);
+                $step!(4);
+                $step!(5);
+                $step!(6);
+                $step!(7);
+            };
+        }
         for block in 0..blocks {
             let col = block.wrapping_mul(BLOCK);
             // Columns 0–15 and 16–31 of the block as 16-bit codes.
@@ -124,19 +139,24 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
             let (low, high) = (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high));
             let scales = row.scales.as_ptr().add(col / GROUP);
             let (scale_low, scale_high) = (_mm256_set1_ps(*scales), _mm256_set1_ps(*scales.add(BLOCK / GROUP - 1)));
-            for b in 0..N {
-                let v = value_rows[b].add(col) as *const __m256i;
-                let x_scale = _mm256_set1_ps(*scale_rows[b].add(block));
-                let dot_low = _mm256_dpwssd_epi32(_mm256_setzero_si256(), low, _mm256_loadu_si256(v));
-                if GROUP == 32 {
-                    let dot = _mm256_dpwssd_epi32(dot_low, high, _mm256_loadu_si256(v.add(1)));
-                    acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale_low, x_scale), acc[b]);
-                } else {
-                    let dot_high = _mm256_dpwssd_epi32(_mm256_setzero_si256(), high, _mm256_loadu_si256(v.add(1)));
-                    acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_low), _mm256_mul_ps(scale_low, x_scale), acc[b]);
-                    acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_high), _mm256_mul_ps(scale_high, x_scale), acc[b]);
-                }
+            macro_rules! block_step {
+                ($b:literal) => {
+                    if $b < N {
+                        let v = value_rows[$b].add(col) as *const __m256i;
+                        let x_scale = _mm256_set1_ps(*scale_rows[$b].add(block));
+                        let dot_low = _mm256_dpwssd_epi32(_mm256_setzero_si256(), low, _mm256_loadu_si256(v));
+                        if GROUP == 32 {
+                            let dot = _mm256_dpwssd_epi32(dot_low, high, _mm256_loadu_si256(v.add(1)));
+                            acc[$b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale_low, x_scale), acc[$b]);
+                        } else {
+                            let dot_high = _mm256_dpwssd_epi32(_mm256_setzero_si256(), high, _mm256_loadu_si256(v.add(1)));
+                            acc[$b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_low), _mm256_mul_ps(scale_low, x_scale), acc[$b]);
+                            acc[$b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_high), _mm256_mul_ps(scale_high, x_scale), acc[$b]);
+                        }
+                    }
+                };
             }
+            each_row!(block_step);
         }
         // The offset term `Σ_g offset[g]·Σ_{c∈g} x[c]`, 8 groups at a time into the same sums.
         for g in (0..groups).step_by(8) {
@@ -147,9 +167,14 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
                 let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(groups.wrapping_sub(g) as i32), lanes);
                 _mm256_maskload_ps(row.offsets.as_ptr().add(g), mask)
             };
-            for b in 0..N {
-                acc[b] = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(sum_rows[b].add(g)), acc[b]);
+            macro_rules! offset_step {
+                ($b:literal) => {
+                    if $b < N {
+                        acc[$b] = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(sum_rows[$b].add(g)), acc[$b]);
+                    }
+                };
             }
+            each_row!(offset_step);
         }
         for (o, a) in out.iter_mut().zip(acc) {
             *o = super::host_avx2::horizontal_sum(a);
