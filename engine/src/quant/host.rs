@@ -335,3 +335,32 @@ pub(crate) mod tests {
         }
     }
 }
+
+/// Speed of the few-row product alone (not a test: `cargo test --release -p cotnpot-engine --lib
+/// -- --ignored --nocapture product_speed`).
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use crate::gguf::TensorType;
+    use crate::quant::{code_bits, decode_blocks};
+
+    #[test]
+    #[ignore]
+    fn product_speed() {
+        let (rows, cols) = (4864, 896);
+        for ty in [TensorType::Q4K, TensorType::Q6K] {
+            let decoded = decode_blocks(ty, &tests::random_blocks(ty, rows * cols / ty.block_elements() as usize, 1));
+            let host = HostQuant::new(&decoded, code_bits(ty), rows, cols);
+            for n in [1, 8] {
+                let x: Vec<f32> = (0..n * cols).map(|i| (i % 7) as f32 - 3.0).collect();
+                let reps = 400 / n;
+                let start = std::time::Instant::now();
+                for _ in 0..reps {
+                    std::hint::black_box(host.matmul_t(&x, n, CpuActivations::Integer16));
+                }
+                let s = start.elapsed().as_secs_f64();
+                eprintln!("{ty:?} n={n}: {:.1} GMAC/s, {:.1} GB/s of weights", (reps * n * rows * cols) as f64 / s / 1e9, (reps * host.bytes()) as f64 / s / 1e9);
+            }
+        }
+    }
+}

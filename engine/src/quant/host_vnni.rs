@@ -101,9 +101,10 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
     let cols = x.cols;
     let blocks = cols / BLOCK;
     let groups = cols / GROUP;
-    // Index arithmetic below wraps instead of being checked (debug builds check every product,
-    // which kept the row loop from unrolling and the accumulators out of registers); every
-    // pointer stays inside the slices whose lengths `row_dot` checked.
+    // Index and pointer arithmetic below wraps, and values load through intrinsics, instead of
+    // `*`, `+` and `ptr::add`, which debug builds check at every use (overflow, alignment, UB
+    // preconditions): in this loop the checks cost more than the arithmetic. Every pointer stays
+    // inside the slices whose lengths `row_dot` checked.
     // SAFETY: as said.
     unsafe {
         // Fixed-size arrays indexed by literals (the `each_row!` expansion), so that every row's
@@ -129,27 +130,27 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
             let col = block.wrapping_mul(BLOCK);
             // Columns 0–15 and 16–31 of the block as 16-bit codes.
             let (low, high) = if BITS == 4 {
-                let bytes = _mm_loadu_si128(row.codes.as_ptr().add(col / 2) as *const __m128i);
+                let bytes = _mm_loadu_si128(row.codes.as_ptr().wrapping_add(col / 2) as *const __m128i);
                 let nibble = _mm_set1_epi8(0x0f);
                 (_mm_and_si128(bytes, nibble), _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble))
             } else {
-                let bytes = row.codes.as_ptr().add(col) as *const __m128i;
-                (_mm_loadu_si128(bytes), _mm_loadu_si128(bytes.add(1)))
+                let bytes = row.codes.as_ptr().wrapping_add(col) as *const __m128i;
+                (_mm_loadu_si128(bytes), _mm_loadu_si128(bytes.wrapping_add(1)))
             };
             let (low, high) = (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high));
-            let scales = row.scales.as_ptr().add(col / GROUP);
-            let (scale_low, scale_high) = (_mm256_set1_ps(*scales), _mm256_set1_ps(*scales.add(BLOCK / GROUP - 1)));
+            let scales = row.scales.as_ptr().wrapping_add(col / GROUP);
+            let (scale_low, scale_high) = (broadcast(scales), broadcast(scales.wrapping_add(BLOCK / GROUP - 1)));
             macro_rules! block_step {
                 ($b:literal) => {
                     if $b < N {
-                        let v = value_rows[$b].add(col) as *const __m256i;
-                        let x_scale = _mm256_set1_ps(*scale_rows[$b].add(block));
+                        let v = value_rows[$b].wrapping_add(col) as *const __m256i;
+                        let x_scale = broadcast(scale_rows[$b].wrapping_add(block));
                         let dot_low = _mm256_dpwssd_epi32(_mm256_setzero_si256(), low, _mm256_loadu_si256(v));
                         if GROUP == 32 {
-                            let dot = _mm256_dpwssd_epi32(dot_low, high, _mm256_loadu_si256(v.add(1)));
+                            let dot = _mm256_dpwssd_epi32(dot_low, high, _mm256_loadu_si256(v.wrapping_add(1)));
                             acc[$b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(scale_low, x_scale), acc[$b]);
                         } else {
-                            let dot_high = _mm256_dpwssd_epi32(_mm256_setzero_si256(), high, _mm256_loadu_si256(v.add(1)));
+                            let dot_high = _mm256_dpwssd_epi32(_mm256_setzero_si256(), high, _mm256_loadu_si256(v.wrapping_add(1)));
                             acc[$b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_low), _mm256_mul_ps(scale_low, x_scale), acc[$b]);
                             acc[$b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_high), _mm256_mul_ps(scale_high, x_scale), acc[$b]);
                         }
@@ -161,16 +162,16 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
         // The offset term `Σ_g offset[g]·Σ_{c∈g} x[c]`, 8 groups at a time into the same sums.
         for g in (0..groups).step_by(8) {
             let offsets = if g + 8 <= groups {
-                _mm256_loadu_ps(row.offsets.as_ptr().add(g))
+                _mm256_loadu_ps(row.offsets.as_ptr().wrapping_add(g))
             } else {
                 let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
                 let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(groups.wrapping_sub(g) as i32), lanes);
-                _mm256_maskload_ps(row.offsets.as_ptr().add(g), mask)
+                _mm256_maskload_ps(row.offsets.as_ptr().wrapping_add(g), mask)
             };
             macro_rules! offset_step {
                 ($b:literal) => {
                     if $b < N {
-                        acc[$b] = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(sum_rows[$b].add(g)), acc[$b]);
+                        acc[$b] = _mm256_fmadd_ps(offsets, _mm256_loadu_ps(sum_rows[$b].wrapping_add(g)), acc[$b]);
                     }
                 };
             }
@@ -180,4 +181,11 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
             *o = super::host_avx2::horizontal_sum(a);
         }
     }
+}
+
+/// `*p` in all 8 lanes.
+#[target_feature(enable = "avx2")]
+unsafe fn broadcast(p: *const f32) -> __m256 {
+    // SAFETY: the caller passes a pointer to a readable f32.
+    unsafe { _mm256_broadcastss_ps(_mm_load_ss(p)) }
 }
