@@ -1,6 +1,7 @@
 """Bytes of weight matrices one decode step reads: in the GGUF's own block formats (what
-llama.cpp reads) and in the engine's CPU layout (codes in 4-bit nibbles or bytes, an f32 scale
-and offset per group of 32, 16 for Q6_K; see engine/src/quant/host.rs). The token embedding is
+llama.cpp reads) and in the engine's CPU layout (codes in 4-bit nibbles, 5 bits or bytes, an f32
+scale and offset per group of 32, 16 for Q6_K; see engine/src/quant/host.rs; 5-bit codes where
+the CPU has AVX-512 VNNI). The token embedding is
 left out (a step reads one row of it) unless it is also the output head.
 
 Usage: python3 scripts/weight-bytes.py MODEL.gguf
@@ -19,6 +20,9 @@ SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12
 def host_bytes(name, n):
     if name in ("F32", "F16", "BF16"):
         return 4 * n
+    if name in ("Q5_0", "Q5_1", "Q5_K"):
+        # on CPUs with AVX-512 VNNI: low 4 bits in nibbles, the fifth bits in one word per 32
+        return n // 2 + n // 32 * 4 + n // 32 * 8
     bits = 4 if name in ("Q4_0", "Q4_1", "Q4_K") else 8
     group = 16 if name == "Q6_K" else 32
     return n * bits // 8 + n // group * 8

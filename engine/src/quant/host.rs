@@ -13,8 +13,11 @@ pub const FUSED_MAX_ROWS: usize = 16;
 #[derive(Debug)]
 pub struct HostQuant {
     /// 4-bit codes two per byte (within each 32 columns, byte `j` holds column `j` in its low
-    /// nibble and column `j + 16` in its high one, as GGUF's Q4_0 does), or one 8-bit code per byte.
+    /// nibble and column `j + 16` in its high one, as GGUF's Q4_0 does), or one 8-bit code per
+    /// byte. 5-bit codes (`bits == 5`) keep their low 4 bits here as 4-bit codes do.
     codes: Vec<u8>,
+    /// 5-bit codes' fifth bits, one word per 32 columns (bit `j` for column `j`); else empty.
+    high_bits: Vec<u32>,
     scales: Vec<f32>,
     offsets: Vec<f32>,
     rows: usize,
@@ -24,13 +27,24 @@ pub struct HostQuant {
 }
 
 impl HostQuant {
+    /// `bits`: the code container (4 or 8). Where the integer-dot kernel runs, codes in 8-bit
+    /// containers that all fit 5 bits (the Q5 formats) in groups of 32 are stored in 5 bits
+    /// (Q5_0 is most of some "Q4_K_M" files); the f32 SIMD kernel reads bytes only.
     pub fn new(decoded: &Decoded, bits: u32, rows: usize, cols: usize) -> Self {
-        let codes = if bits == 4 {
-            decoded.codes.chunks_exact(32).flat_map(|c| (0..16).map(move |j| c[j] | (c[j + 16] << 4))).collect()
+        let five = bits == 8 && decoded.group == 32 && integer_kernel_available() && decoded.codes.iter().all(|&c| c < 32);
+        let bits = if five { 5 } else { bits };
+        let (codes, high_bits) = if bits == 8 {
+            (decoded.codes.clone(), Vec::new())
         } else {
-            decoded.codes.clone()
+            let nibbles = decoded.codes.chunks_exact(32).flat_map(|c| (0..16).map(move |j| (c[j] & 0x0f) | (c[j + 16] << 4))).collect();
+            let high = if bits == 5 {
+                decoded.codes.chunks_exact(32).map(|c| c.iter().enumerate().fold(0u32, |w, (j, &code)| w | (((code >> 4) as u32 & 1) << j))).collect()
+            } else {
+                Vec::new()
+            };
+            (nibbles, high)
         };
-        Self { codes, scales: decoded.scales.clone(), offsets: decoded.offsets.clone(), rows, cols, bits, group: decoded.group }
+        Self { codes, high_bits, scales: decoded.scales.clone(), offsets: decoded.offsets.clone(), rows, cols, bits, group: decoded.group }
     }
 
     pub fn rows(&self) -> usize {
@@ -42,22 +56,34 @@ impl HostQuant {
     }
 
     pub fn bytes(&self) -> usize {
-        self.codes.len() + 4 * (self.scales.len() + self.offsets.len())
+        self.codes.len() + 4 * (self.high_bits.len() + self.scales.len() + self.offsets.len())
     }
 
+    /// Bytes of `codes` per row.
     fn row_bytes(&self) -> usize {
-        self.cols * self.bits as usize / 8
+        if self.bits == 8 { self.cols } else { self.cols / 2 }
+    }
+
+    /// Row `r`'s words of `high_bits` (empty unless codes are 5-bit).
+    fn row_high_bits(&self, r: usize) -> &[u32] {
+        if self.high_bits.is_empty() { &[] } else { &self.high_bits[r * self.cols / 32..(r + 1) * self.cols / 32] }
     }
 
     /// Codes of one group of row `r` as f32.
     fn group_codes(&self, r: usize, g: usize, out: &mut [f32]) {
         let row = &self.codes[r * self.row_bytes()..(r + 1) * self.row_bytes()];
-        if self.bits == 4 {
+        if self.bits != 8 {
             let bytes = &row[g * self.group / 2..(g + 1) * self.group / 2];
             for (bytes, out) in bytes.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
                 for (j, b) in bytes.iter().enumerate() {
                     out[j] = (b & 0x0f) as f32;
                     out[j + 16] = (b >> 4) as f32;
+                }
+            }
+            if self.bits == 5 {
+                let high = self.row_high_bits(r)[g];
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o += (((high >> j) & 1) << 4) as f32;
                 }
             }
         } else {
@@ -107,7 +133,7 @@ impl HostQuant {
                 let sums = super::host_vnni::PaddedSums::new(&x, self.group);
                 parallel_rows(&mut by_row, n, |r, out| {
                     let (codes, scales, offsets) = row_parts(r);
-                    let row = super::host_vnni::RowCodes { codes, scales, offsets };
+                    let row = super::host_vnni::RowCodes { codes, high_bits: self.row_high_bits(r), scales, offsets };
                     // SAFETY: `Kernel::best` chose this kernel only where the CPU has its features
                     // and the shape is one it handles.
                     unsafe { super::host_vnni::row_dot(&row, self.bits, self.group, &x, &sums, out) }
@@ -169,9 +195,8 @@ impl Kernel {
     fn best(activations: CpuActivations, bits: u32, group: usize, n: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
             static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-            if activations == CpuActivations::Integer16 && *VNNI.get_or_init(super::host_vnni::available) {
+            if activations == CpuActivations::Integer16 && integer_kernel_available() {
                 return Kernel::IntDot;
             }
             if super::host_avx2::supports(bits, group, n) && *AVX2.get_or_init(super::host_avx2::available) {
@@ -181,6 +206,17 @@ impl Kernel {
         let _ = (activations, bits, group, n);
         Kernel::Portable
     }
+}
+
+/// Whether this CPU runs the integer-dot kernel (AVX-512 VNNI).
+fn integer_kernel_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *VNNI.get_or_init(super::host_vnni::available)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// `[rows, n]` → `[n, rows]`.

@@ -20,13 +20,16 @@ pub fn available() -> bool {
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("avx512vnni")
         && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512bw")
 }
 
 /// What one weight row needs: its packed codes and its groups' scales and offsets.
-/// 4-bit codes: within each 32 columns, byte `j` holds column `j` in its low nibble and column
+/// 4- and 5-bit codes: within each 32 columns, byte `j` holds (the low 4 bits of) column `j` in its low nibble and column
 /// `j + 16` in its high nibble. 8-bit codes: one byte per column.
 pub struct RowCodes<'a> {
     pub codes: &'a [u8],
+    /// 5-bit codes: the fifth bits, one word per 32 columns (bit `j` for column `j`).
+    pub high_bits: &'a [u32],
     pub scales: &'a [f32],
     pub offsets: &'a [f32],
 }
@@ -53,14 +56,16 @@ impl PaddedSums {
 /// `out[b] = Σ_c W[r, c]·x[b, c]` for one weight row and every row of `x` (`out.len()` of them).
 ///
 /// # Safety
-/// The CPU must have the features `available()` checks; `bits` is 4 or 8 and `group` 16 or 32
-/// (4-bit codes come in groups of 32); `sums` are `x`'s for this `group`.
-#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+/// The CPU must have the features `available()` checks; `bits` is 4, 5 or 8 and `group` 16 or 32
+/// (4- and 5-bit codes come in groups of 32); `sums` are `x`'s for this `group`.
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl,avx512bw")]
 pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums: &PaddedSums, out: &mut [f32]) {
     let cols = x.cols;
     let groups = cols / group;
     assert!(x.rows() == out.len() && sums.values.len() == out.len() * sums.per_row && sums.per_row >= groups);
-    assert!(row.codes.len() * 8 >= cols * bits as usize && row.scales.len() >= groups && row.offsets.len() >= groups);
+    let code_bytes = if bits == 8 { cols } else { cols / 2 };
+    assert!(row.codes.len() >= code_bytes && row.scales.len() >= groups && row.offsets.len() >= groups);
+    assert!(bits != 5 || row.high_bits.len() >= cols / 32);
     let mut first = 0;
     while first < out.len() {
         let rows = (out.len() - first).min(ROWS_PER_PASS);
@@ -71,6 +76,7 @@ pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums
                 (4, 32) => passes::<4, 32>(row, x, sums, first, part),
                 (8, 32) => passes::<8, 32>(row, x, sums, first, part),
                 (8, 16) => passes::<8, 16>(row, x, sums, first, part),
+                (5, 32) => passes::<5, 32>(row, x, sums, first, part),
                 _ => panic!("no integer-dot kernel for {bits}-bit codes in groups of {group}"),
             }
         }
@@ -78,7 +84,7 @@ pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums
     }
 }
 
-#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl,avx512bw")]
 unsafe fn passes<const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, sums: &PaddedSums, first: usize, out: &mut [f32]) {
     // SAFETY: passed through from `row_dot`.
     unsafe {
@@ -96,7 +102,7 @@ unsafe fn passes<const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Row
 }
 
 /// Rows `first..first + N` of `x` against one weight row, written to `out`.
-#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl")]
+#[target_feature(enable = "avx2,fma,avx512vnni,avx512vl,avx512bw")]
 unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, sums: &PaddedSums, first: usize, out: &mut [f32]) {
     let cols = x.cols;
     let blocks = cols / BLOCK;
@@ -129,7 +135,7 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
         for block in 0..blocks {
             let col = block.wrapping_mul(BLOCK);
             // Columns 0–15 and 16–31 of the block as 16-bit codes.
-            let (low, high) = if BITS == 4 {
+            let (low, high) = if BITS != 8 {
                 let bytes = _mm_loadu_si128(row.codes.as_ptr().wrapping_add(col / 2) as *const __m128i);
                 let nibble = _mm_set1_epi8(0x0f);
                 (_mm_and_si128(bytes, nibble), _mm_and_si128(_mm_srli_epi16(bytes, 4), nibble))
@@ -137,7 +143,14 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
                 let bytes = row.codes.as_ptr().wrapping_add(col) as *const __m128i;
                 (_mm_loadu_si128(bytes), _mm_loadu_si128(bytes.wrapping_add(1)))
             };
-            let (low, high) = (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high));
+            let (mut low, mut high) = (_mm256_cvtepu8_epi16(low), _mm256_cvtepu8_epi16(high));
+            if BITS == 5 {
+                // Each set bit of the word becomes 16 in its column's 16-bit code.
+                let fifth = row.high_bits.as_ptr().wrapping_add(block).read();
+                let sixteen = _mm256_set1_epi16(16);
+                low = _mm256_or_si256(low, _mm256_and_si256(_mm256_movm_epi16(fifth as u16), sixteen));
+                high = _mm256_or_si256(high, _mm256_and_si256(_mm256_movm_epi16((fifth >> 16) as u16), sixteen));
+            }
             let scales = row.scales.as_ptr().wrapping_add(col / GROUP);
             let (scale_low, scale_high) = (broadcast(scales), broadcast(scales.wrapping_add(BLOCK / GROUP - 1)));
             macro_rules! block_step {
