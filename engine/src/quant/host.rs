@@ -177,7 +177,9 @@ pub enum CpuActivations {
     /// and 0.008 (Qwen2) on the parity fixtures (`integer_products_stay_near_exact_f32_on_cpu`).
     #[default]
     Integer16,
-    /// Exact f32 products (what the exact-reference parity tests hold the model to).
+    /// Exact f32 products (what the exact-reference parity tests hold the model to). Where the
+    /// CPU has VNNI, Q5 weights are stored in 5 bits, which only the integer and portable
+    /// kernels read, so this is slower there than on a CPU without it.
     F32,
 }
 
