@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::config::ModelConfig;
-use super::layers::{Attention, KvCache, RmsNorm, Rope, SwiGlu};
+use super::layers::{Attention, KvCache, Linear, RmsNorm, Rope, SwiGlu};
 use crate::quant::{CpuActivations, Weight};
 
 #[derive(Debug, Clone)]
@@ -13,6 +13,17 @@ pub struct Block {
     pub attn: Attention,
     pub ffn_norm: RmsNorm,
     pub ffn: SwiGlu,
+}
+
+impl Block {
+    /// The seven projections: q, k, v, o, gate, up, down.
+    pub fn linears(&self) -> [&Linear; 7] {
+        [&self.attn.q, &self.attn.k, &self.attn.v, &self.attn.o, &self.ffn.gate, &self.ffn.up, &self.ffn.down]
+    }
+
+    pub fn linears_mut(&mut self) -> [&mut Linear; 7] {
+        [&mut self.attn.q, &mut self.attn.k, &mut self.attn.v, &mut self.attn.o, &mut self.ffn.gate, &mut self.ffn.up, &mut self.ffn.down]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,18 +90,14 @@ impl Transformer {
 
     /// Removes every adapter, leaving the base model.
     pub fn detach_adapter(&mut self) {
-        for b in &mut self.blocks {
-            for w in [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o, &mut b.ffn.gate, &mut b.ffn.up, &mut b.ffn.down] {
-                w.lora = None;
-            }
+        for w in self.blocks.iter_mut().flat_map(Block::linears_mut) {
+            w.lora = None;
         }
     }
 
     /// How the CPU backend's few-row (decode) products treat activations; other backends ignore it.
     pub fn set_cpu_activations(&mut self, choice: CpuActivations) {
-        let projections = self.blocks.iter_mut().flat_map(|b| {
-            [&mut b.attn.q, &mut b.attn.k, &mut b.attn.v, &mut b.attn.o, &mut b.ffn.gate, &mut b.ffn.up, &mut b.ffn.down].map(|l| &mut l.weight)
-        });
+        let projections = self.blocks.iter_mut().flat_map(Block::linears_mut).map(|l| &mut l.weight);
         for weight in projections.chain([&mut self.embedding]).chain(self.head.as_mut()) {
             if let Weight::Host { activations, .. } = weight {
                 *activations = choice;
@@ -102,7 +109,7 @@ impl Transformer {
     pub fn device_bytes(&self) -> usize {
         let mut total = self.embedding.device_bytes() + self.head.as_ref().map_or(0, Weight::device_bytes);
         for b in &self.blocks {
-            for w in [&b.attn.q, &b.attn.k, &b.attn.v, &b.attn.o, &b.ffn.gate, &b.ffn.up, &b.ffn.down] {
+            for w in b.linears() {
                 total += w.weight.device_bytes();
                 if let Some(lora) = &w.lora {
                     total += (lora.a.shape().num_elements() + lora.b.shape().num_elements()) * 4;

@@ -129,14 +129,13 @@ impl HostQuant {
         match kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::IntDot => {
-                let x = I16Rows::quantize(x, self.cols);
-                let sums = super::host_vnni::PaddedSums::new(&x, self.group);
+                let x = I16Rows::quantize(x, self.cols, self.group);
                 parallel_rows(&mut by_row, n, |r, out| {
                     let (codes, scales, offsets) = row_parts(r);
                     let row = super::host_vnni::RowCodes { codes, high_bits: self.row_high_bits(r), scales, offsets };
                     // SAFETY: `Kernel::best` chose this kernel only where the CPU has its features
                     // and the shape is one it handles.
-                    unsafe { super::host_vnni::row_dot(&row, self.bits, self.group, &x, &sums, out) }
+                    unsafe { super::host_vnni::row_dot(&row, self.bits, self.group, &x, out) }
                 });
                 return transpose(&by_row, self.rows, n);
             }
@@ -352,7 +351,7 @@ pub(crate) mod tests {
                 let mut x: Vec<f32> = (0..n * cols).map(|_| (rng.next_f64() as f32 - 0.5) * 4.0).collect();
                 x[cols / 2] = 50.0; // an outlier, as real activations have
                 let y = host.matmul_t_with(&x, n, Kernel::IntDot);
-                let q = I16Rows::quantize(&x, cols);
+                let q = I16Rows::quantize(&x, cols, decoded.group);
                 for b in 0..n {
                     for r in 0..rows {
                         let (mut want, mut bound, mut exact) = (0f64, 0f64, 0f64);

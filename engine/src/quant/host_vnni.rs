@@ -34,35 +34,16 @@ pub struct RowCodes<'a> {
     pub offsets: &'a [f32],
 }
 
-/// Group sums of `x`'s rows (`I16Rows::group_sums`), each row padded with zeros to a multiple
-/// of 8 groups so that the kernel reads them 8 at a time.
-pub struct PaddedSums {
-    values: Vec<f32>,
-    per_row: usize,
-}
-
-impl PaddedSums {
-    pub fn new(x: &I16Rows, group: usize) -> Self {
-        let per_row = (x.cols / group).next_multiple_of(8);
-        let mut values = vec![0f32; x.rows() * per_row];
-        for (b, row) in values.chunks_exact_mut(per_row).enumerate() {
-            let sums = x.group_sums(b, group);
-            row[..sums.len()].copy_from_slice(&sums);
-        }
-        Self { values, per_row }
-    }
-}
-
 /// `out[b] = Σ_c W[r, c]·x[b, c]` for one weight row and every row of `x` (`out.len()` of them).
 ///
 /// # Safety
 /// The CPU must have the features `available()` checks; `bits` is 4, 5 or 8 and `group` 16 or 32
-/// (4- and 5-bit codes come in groups of 32); `sums` are `x`'s for this `group`.
+/// (4- and 5-bit codes come in groups of 32); `x` was quantized for this `group`.
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl,avx512bw")]
-pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums: &PaddedSums, out: &mut [f32]) {
+pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, out: &mut [f32]) {
     let cols = x.cols;
     let groups = cols / group;
-    assert!(x.rows() == out.len() && sums.values.len() == out.len() * sums.per_row && sums.per_row >= groups);
+    assert!(x.rows() == out.len() && x.sums.len() == out.len() * x.sums_per_row && x.sums_per_row >= groups);
     let code_bytes = if bits == 8 { cols } else { cols / 2 };
     assert!(row.codes.len() >= code_bytes && row.scales.len() >= groups && row.offsets.len() >= groups);
     assert!(bits != 5 || row.high_bits.len() >= cols / 32);
@@ -73,10 +54,10 @@ pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums
         // SAFETY: the features are the caller's promise; the shapes are checked above.
         unsafe {
             match (bits, group) {
-                (4, 32) => passes::<4, 32>(row, x, sums, first, part),
-                (8, 32) => passes::<8, 32>(row, x, sums, first, part),
-                (8, 16) => passes::<8, 16>(row, x, sums, first, part),
-                (5, 32) => passes::<5, 32>(row, x, sums, first, part),
+                (4, 32) => passes::<4, 32>(row, x, first, part),
+                (8, 32) => passes::<8, 32>(row, x, first, part),
+                (8, 16) => passes::<8, 16>(row, x, first, part),
+                (5, 32) => passes::<5, 32>(row, x, first, part),
                 _ => panic!("no integer-dot kernel for {bits}-bit codes in groups of {group}"),
             }
         }
@@ -85,25 +66,25 @@ pub unsafe fn row_dot(row: &RowCodes, bits: u32, group: usize, x: &I16Rows, sums
 }
 
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl,avx512bw")]
-unsafe fn passes<const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, sums: &PaddedSums, first: usize, out: &mut [f32]) {
+unsafe fn passes<const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, first: usize, out: &mut [f32]) {
     // SAFETY: passed through from `row_dot`.
     unsafe {
         match out.len() {
-            1 => pass::<1, BITS, GROUP>(row, x, sums, first, out),
-            2 => pass::<2, BITS, GROUP>(row, x, sums, first, out),
-            3 => pass::<3, BITS, GROUP>(row, x, sums, first, out),
-            4 => pass::<4, BITS, GROUP>(row, x, sums, first, out),
-            5 => pass::<5, BITS, GROUP>(row, x, sums, first, out),
-            6 => pass::<6, BITS, GROUP>(row, x, sums, first, out),
-            7 => pass::<7, BITS, GROUP>(row, x, sums, first, out),
-            _ => pass::<8, BITS, GROUP>(row, x, sums, first, out),
+            1 => pass::<1, BITS, GROUP>(row, x, first, out),
+            2 => pass::<2, BITS, GROUP>(row, x, first, out),
+            3 => pass::<3, BITS, GROUP>(row, x, first, out),
+            4 => pass::<4, BITS, GROUP>(row, x, first, out),
+            5 => pass::<5, BITS, GROUP>(row, x, first, out),
+            6 => pass::<6, BITS, GROUP>(row, x, first, out),
+            7 => pass::<7, BITS, GROUP>(row, x, first, out),
+            _ => pass::<8, BITS, GROUP>(row, x, first, out),
         }
     }
 }
 
 /// Rows `first..first + N` of `x` against one weight row, written to `out`.
 #[target_feature(enable = "avx2,fma,avx512vnni,avx512vl,avx512bw")]
-unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, sums: &PaddedSums, first: usize, out: &mut [f32]) {
+unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCodes, x: &I16Rows, first: usize, out: &mut [f32]) {
     let cols = x.cols;
     let blocks = cols / BLOCK;
     let groups = cols / GROUP;
@@ -118,7 +99,7 @@ unsafe fn pass<const N: usize, const BITS: u32, const GROUP: usize>(row: &RowCod
         let row_start = |b: usize| (first + b.min(N - 1)).wrapping_mul(cols);
         let value_rows: [*const i16; ROWS_PER_PASS] = std::array::from_fn(|b| x.values.as_ptr().wrapping_add(row_start(b)));
         let scale_rows: [*const f32; ROWS_PER_PASS] = std::array::from_fn(|b| x.scales.as_ptr().wrapping_add(row_start(b) / BLOCK));
-        let sum_rows: [*const f32; ROWS_PER_PASS] = std::array::from_fn(|b| sums.values.as_ptr().wrapping_add((first + b.min(N - 1)).wrapping_mul(sums.per_row)));
+        let sum_rows: [*const f32; ROWS_PER_PASS] = std::array::from_fn(|b| x.sums.as_ptr().wrapping_add((first + b.min(N - 1)).wrapping_mul(x.sums_per_row)));
         let mut acc = [_mm256_setzero_ps(); ROWS_PER_PASS];
         macro_rules! each_row {
             ($step:ident) => {

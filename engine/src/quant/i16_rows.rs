@@ -12,16 +12,18 @@ pub struct I16Rows {
     pub values: Vec<i16>,
     /// `[n, cols / BLOCK]`
     pub scales: Vec<f32>,
-    /// Exact sums of `x` over each 16 columns, `[n, cols / 16]`: the offset term
-    /// `offset[g] · Σ_{c∈g} x[c]` needs no rounding.
-    pub sums16: Vec<f32>,
+    /// Exact sums of `x` over each group of the weight's columns (the offset term
+    /// `offset[g] · Σ_{c∈g} x[c]` needs no rounding), `[n, sums_per_row]`, each row padded with
+    /// zeros to a multiple of 8 groups so that a kernel reads them 8 at a time.
+    pub sums: Vec<f32>,
+    pub sums_per_row: usize,
     pub cols: usize,
 }
 
 impl I16Rows {
-    /// `x: [n, cols]` row-major, `cols` a multiple of 32.
-    pub fn quantize(x: &[f32], cols: usize) -> Self {
-        debug_assert!(cols % BLOCK == 0 && x.len() % cols == 0);
+    /// `x: [n, cols]` row-major, `cols` a multiple of 32, for a weight whose groups span `group` columns.
+    pub fn quantize(x: &[f32], cols: usize, group: usize) -> Self {
+        debug_assert!(cols % BLOCK == 0 && x.len() % cols == 0 && cols % group == 0);
         let mut values = vec![0i16; x.len()];
         let mut scales = Vec::with_capacity(x.len() / BLOCK);
         for (block, out) in x.chunks_exact(BLOCK).zip(values.chunks_exact_mut(BLOCK)) {
@@ -33,19 +35,18 @@ impl I16Rows {
             }
             scales.push(scale);
         }
-        let sums16 = x.chunks_exact(16).map(|c| c.iter().sum()).collect();
-        Self { values, scales, sums16, cols }
+        let sums_per_row = (cols / group).next_multiple_of(8);
+        let mut sums = vec![0f32; x.len() / cols * sums_per_row];
+        for (row, out) in x.chunks_exact(cols).zip(sums.chunks_exact_mut(sums_per_row)) {
+            for (g, o) in row.chunks_exact(group).zip(out.iter_mut()) {
+                *o = g.iter().sum();
+            }
+        }
+        Self { values, scales, sums, sums_per_row, cols }
     }
 
     pub fn rows(&self) -> usize {
         self.values.len() / self.cols
-    }
-
-    /// `Σ_{c ∈ g} x[b, c]` for each group of `group` (16 or 32) columns of row `b`.
-    pub fn group_sums(&self, b: usize, group: usize) -> Vec<f32> {
-        let per_row = self.cols / 16;
-        let sums = &self.sums16[b * per_row..(b + 1) * per_row];
-        sums.chunks_exact(group / 16).map(|c| c.iter().sum()).collect()
     }
 }
 
@@ -60,15 +61,16 @@ mod tests {
         let mut x: Vec<f32> = (0..2 * cols).map(|_| (rng.next_f64() as f32 - 0.5) * 8.0).collect();
         x[32..64].fill(0.0); // an all-zero block has scale 0 and values 0
         x[100] = -300.0;
-        let q = I16Rows::quantize(&x, cols);
+        let q = I16Rows::quantize(&x, cols, 32);
         for (i, v) in x.iter().enumerate() {
             let scale = q.scales[i / BLOCK];
             assert!((scale * q.values[i] as f32 - v).abs() <= scale / 2.0 + 1e-6, "{i}");
         }
         assert_eq!(q.scales[1], 0.0);
         assert_eq!(q.values[100], -32767);
-        let sums = q.group_sums(1, 32);
-        assert_eq!(sums.len(), 3);
-        assert!((sums[2] - x[cols + 64..cols + 96].iter().sum::<f32>()).abs() < 1e-4);
+        // 3 groups of 32 per row, padded to 8.
+        assert_eq!(q.sums_per_row, 8);
+        assert!((q.sums[8 + 2] - x[cols + 64..cols + 96].iter().sum::<f32>()).abs() < 1e-4);
+        assert_eq!(q.sums[8 + 3..16], [0.0; 5]);
     }
 }

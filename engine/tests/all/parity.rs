@@ -46,6 +46,16 @@ fn top_k(row: &[f32], k: usize) -> Vec<u32> {
     idx
 }
 
+/// Our top-5 tokens missing from the reference's top-5, each with how far the reference ranks it
+/// below its own 5th logit (`None`: outside the reference's top-20).
+fn top5_swaps(row: &[f32], want_ids: &[u32], want_logits: &[f32]) -> Vec<(u32, Option<f32>)> {
+    top_k(row, 5)
+        .into_iter()
+        .filter(|id| !want_ids[..5].contains(id))
+        .map(|swapped| (swapped, want_ids.iter().position(|&id| id == swapped).map(|r| want_logits[4] - want_logits[r])))
+        .collect()
+}
+
 fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
     let options = GenerateOptions { max_tokens: tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: true };
     // Decoded as a batch of two: both rows must agree, which checks the batched path too.
@@ -73,8 +83,7 @@ fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Lim
                 compared += 1;
             }
             // A token of ours outside llama.cpp's top-5 must sit just below llama.cpp's 5th.
-            for swapped in top_k(row, 5).iter().filter(|id| !want_ids[..5].contains(id)) {
-                let gap = want_ids.iter().position(|id| id == swapped).map(|r| want_logits[4] - want_logits[r]);
+            for (swapped, gap) in top5_swaps(row, &want_ids, &want_logits) {
                 assert!(
                     matches!(gap, Some(g) if g <= NEAR_TIE),
                     "{model}: top-5 differ at position {pos} of {:?}: token {swapped}, llama.cpp gap {gap:?}",
@@ -149,8 +158,7 @@ fn integer_products_against_exact_f32(model: &str, fixture_name: &str) {
             for (id, l) in want_ids.iter().zip(&want_logits) {
                 max_diff = max_diff.max((row[*id as usize] - l).abs());
             }
-            for swapped in top_k(row, 5).iter().filter(|id| !want_ids[..5].contains(id)) {
-                let gap = want_ids.iter().position(|id| id == swapped).map(|r| want_logits[4] - want_logits[r]);
+            for (swapped, gap) in top5_swaps(row, &want_ids, &want_logits) {
                 assert!(matches!(gap, Some(g) if g <= MAX_INTEGER_DIFF * 2.0), "{model}: top-5 differ at a position: token {swapped}, gap {gap:?}");
                 swaps += 1;
             }
