@@ -1,7 +1,9 @@
 //! Quantized weights kept in host memory, for the CPU backend (where host memory is the device's).
 //! Few-row products (decode) run fused over the packed codes, never expanding a weight:
 //! `y[r] = Σ_g scale[r,g]·(codes[r,g] · x_g) + offset[r,g]·Σ x_g`.
-//! Many-row products (prefill, scoring) expand a bounded block of rows and use the backend's matmul.
+//! Many-row products (prefill, scoring) take 32 weight rows at a time through an integer-dot
+//! kernel where the CPU has AVX-512 VNNI (`host_gemm`), and elsewhere expand a bounded block of
+//! rows and use the backend's matmul.
 
 use super::blocks::Decoded;
 #[cfg(target_arch = "x86_64")]
@@ -93,6 +95,75 @@ impl HostQuant {
         }
     }
 
+    /// Codes of row `r` as 16-bit integers.
+    #[cfg(target_arch = "x86_64")]
+    fn row_codes_i16(&self, r: usize, out: &mut [i16]) {
+        let row = &self.codes[r * self.row_bytes()..(r + 1) * self.row_bytes()];
+        if self.bits == 8 {
+            out.iter_mut().zip(row).for_each(|(o, &b)| *o = b as i16);
+            return;
+        }
+        for (bytes, out) in row.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
+            for (j, b) in bytes.iter().enumerate() {
+                out[j] = (b & 0x0f) as i16;
+                out[j + 16] = (b >> 4) as i16;
+            }
+        }
+        if self.bits == 5 {
+            for (&high, out) in self.row_high_bits(r).iter().zip(out.chunks_exact_mut(32)) {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o |= (((high >> j) & 1) << 4) as i16;
+                }
+            }
+        }
+    }
+
+    /// Whether products of more than `FUSED_MAX_ROWS` rows run without expanding the weight.
+    pub fn has_many_row_kernel(&self, activations: CpuActivations) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            static GEMM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            activations == CpuActivations::Integer16 && *GEMM.get_or_init(super::host_gemm::available)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = activations;
+            false
+        }
+    }
+
+    /// `x · Wᵀ` for many rows of `x` (`[n, cols]`) → `[n, rows]`, through the integer-dot tile
+    /// kernel; one task per 32 weight rows.
+    #[cfg(target_arch = "x86_64")]
+    fn tiled_matmul_t(&self, x: &[f32], n: usize) -> Vec<f32> {
+        use super::host_gemm::{TILE_ROWS, Tile, tile_product};
+        let groups = self.cols / self.group;
+        let x = I16Rows::quantize(x, self.cols, self.group);
+        let tiles = self.rows.div_ceil(TILE_ROWS);
+        let mut by_tile = vec![0f32; tiles * n * TILE_ROWS];
+        let product = |t: usize, out: &mut [f32]| {
+            let mut tile = Tile::zeroed(self.cols, self.group);
+            let mut codes = vec![0i16; self.cols];
+            for (i, r) in (t * TILE_ROWS..((t + 1) * TILE_ROWS).min(self.rows)).enumerate() {
+                self.row_codes_i16(r, &mut codes);
+                tile.set_row(i, &codes, &self.scales[r * groups..(r + 1) * groups], &self.offsets[r * groups..(r + 1) * groups]);
+            }
+            // SAFETY: `has_many_row_kernel` checked the CPU's features; the tile and `x` were
+            // made for this weight's columns and groups.
+            unsafe { tile_product(&tile, self.group, &x, out) }
+        };
+        use rayon::prelude::*;
+        by_tile.par_chunks_mut(n * TILE_ROWS).enumerate().for_each(|(t, out)| product(t, out));
+        let mut out = vec![0f32; n * self.rows];
+        for (t, tile_out) in by_tile.chunks_exact(n * TILE_ROWS).enumerate() {
+            let width = TILE_ROWS.min(self.rows - t * TILE_ROWS);
+            for (b, row) in tile_out.chunks_exact(TILE_ROWS).enumerate() {
+                out[b * self.rows + t * TILE_ROWS..][..width].copy_from_slice(&row[..width]);
+            }
+        }
+        out
+    }
+
     /// Rows `[start, end)` as f32, row-major.
     pub fn expand_rows(&self, start: usize, end: usize) -> Vec<f32> {
         let groups = self.cols / self.group;
@@ -117,6 +188,10 @@ impl HostQuant {
     /// `x · Wᵀ` for `x: [n, cols]` (row-major) → `[n, rows]`, with the fastest kernel this CPU
     /// has for `activations`.
     pub fn matmul_t(&self, x: &[f32], n: usize, activations: CpuActivations) -> Vec<f32> {
+        #[cfg(target_arch = "x86_64")]
+        if n > FUSED_MAX_ROWS && self.has_many_row_kernel(activations) {
+            return self.tiled_matmul_t(x, n);
+        }
         self.matmul_t_with(x, n, Kernel::best(activations, self.bits, self.group, n))
     }
 
@@ -346,11 +421,13 @@ pub(crate) mod tests {
             let host = HostQuant::new(&decoded, code_bits(ty), rows, cols);
             let w = decoded.to_f32();
             let mut rng = crate::generate::Rng::new(11, 0);
-            // 1..=9 rows cover every register-count specialisation and a second pass; 16 is the largest batch.
-            for n in (1..=9).chain([FUSED_MAX_ROWS]) {
+            // Few-row kernel: 1..=9 rows cover every register-count specialisation and a second
+            // pass; 16 is its largest batch. Tile kernel: 17..=22 rows end on every pass size, and
+            // 70 weight rows end in a partial tile.
+            for n in (1..=9).chain([FUSED_MAX_ROWS]).chain(17..=22) {
                 let mut x: Vec<f32> = (0..n * cols).map(|_| (rng.next_f64() as f32 - 0.5) * 4.0).collect();
                 x[cols / 2] = 50.0; // an outlier, as real activations have
-                let y = host.matmul_t_with(&x, n, Kernel::IntDot);
+                let y = if n <= FUSED_MAX_ROWS { host.matmul_t_with(&x, n, Kernel::IntDot) } else { host.tiled_matmul_t(&x, n) };
                 let q = I16Rows::quantize(&x, cols, decoded.group);
                 for b in 0..n {
                     for r in 0..rows {
@@ -388,9 +465,9 @@ mod speed {
         for ty in [TensorType::Q4K, TensorType::Q6K] {
             let decoded = decode_blocks(ty, &tests::random_blocks(ty, rows * cols / ty.block_elements() as usize, 1));
             let host = HostQuant::new(&decoded, code_bits(ty), rows, cols);
-            for n in [1, 8] {
+            for n in [1, 8, 16, 64, 512] {
                 let x: Vec<f32> = (0..n * cols).map(|i| (i % 7) as f32 - 3.0).collect();
-                let reps = 400 / n;
+                let reps = (400 / n).max(2);
                 let start = std::time::Instant::now();
                 for _ in 0..reps {
                     std::hint::black_box(host.matmul_t(&x, n, CpuActivations::Integer16));

@@ -7,6 +7,8 @@ mod host;
 #[cfg(target_arch = "x86_64")]
 mod host_avx2;
 #[cfg(target_arch = "x86_64")]
+mod host_gemm;
+#[cfg(target_arch = "x86_64")]
 mod host_vnni;
 #[cfg(target_arch = "x86_64")]
 mod i16_rows;

@@ -198,9 +198,9 @@ fn host_values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
 impl Weight {
     fn host_matmul_t(host: &HostQuant, device: &Device, activations: CpuActivations, x: Tensor<2>) -> Tensor<2> {
         let [n, cols] = x.dims();
-        // The fused kernel reads `x` to the host, which would cut an autodiff graph; training
+        // The host kernels read `x` to the host, which would cut an autodiff graph; training
         // takes the expanding path, where the frozen weight is a constant of the graph.
-        if n <= FUSED_MAX_ROWS && !x.is_autodiff() {
+        if (n <= FUSED_MAX_ROWS || host.has_many_row_kernel(activations)) && !x.is_autodiff() {
             let y = host.matmul_t(&host_values(x), n, activations);
             return Tensor::from_data(TensorData::new(y, [n, host.rows()]), device);
         }

@@ -145,24 +145,31 @@ fn decoded_logits(lm: &LanguageModel, prompt: &[u32]) -> Vec<Vec<f32>> {
     prompt.iter().map(|&t| lm.model.last_logits(&[t], 1, &mut cache).into_data().try_into_vec::<f32>().unwrap()).collect()
 }
 
-/// The CPU's integer-activation decode products against the exact f32 reference, at every
-/// prompt position of every fixture prompt: their rounding (a 32767th of each 32 columns'
-/// largest value) may move a logit by `MAX_INTEGER_DIFF` and reorder only tokens that close.
+/// The CPU's integer-activation products against the exact f32 reference, at every prompt
+/// position of every fixture prompt, both decoded one position at a time (the few-row kernel)
+/// and prefilled at once (the tile kernel, for prompts over 16 tokens): their rounding (a
+/// 32767th of each 32 columns' largest value) may move a logit by `MAX_INTEGER_DIFF` and
+/// reorder only tokens that close.
 fn integer_products_against_exact_f32(model: &str, fixture_name: &str) {
     let lm = LanguageModel::load(&model_file(model), None, &Device::flex()).unwrap();
     let golden = fixture(fixture_name);
     let (mut max_diff, mut swaps, mut positions) = (0f32, 0, 0);
     for p in golden["prompts"].as_array().unwrap() {
-        for (row, want) in decoded_logits(&lm, &ids(&p["ids"])).iter().zip(p["top"].as_array().unwrap()) {
-            let (want_ids, want_logits) = (ids(&want["ids"]), floats(&want["logits"]));
-            for (id, l) in want_ids.iter().zip(&want_logits) {
-                max_diff = max_diff.max((row[*id as usize] - l).abs());
+        let prompt = ids(&p["ids"]);
+        let top = p["top"].as_array().unwrap();
+        for logits in [decoded_logits(&lm, &prompt), all_logits(&lm, &prompt)] {
+            assert_eq!(logits.len(), top.len());
+            for (row, want) in logits.iter().zip(top) {
+                let (want_ids, want_logits) = (ids(&want["ids"]), floats(&want["logits"]));
+                for (id, l) in want_ids.iter().zip(&want_logits) {
+                    max_diff = max_diff.max((row[*id as usize] - l).abs());
+                }
+                for (swapped, gap) in top5_swaps(row, &want_ids, &want_logits) {
+                    assert!(matches!(gap, Some(g) if g <= MAX_INTEGER_DIFF * 2.0), "{model}: top-5 differ at a position: token {swapped}, gap {gap:?}");
+                    swaps += 1;
+                }
+                positions += 1;
             }
-            for (swapped, gap) in top5_swaps(row, &want_ids, &want_logits) {
-                assert!(matches!(gap, Some(g) if g <= MAX_INTEGER_DIFF * 2.0), "{model}: top-5 differ at a position: token {swapped}, gap {gap:?}");
-                swaps += 1;
-            }
-            positions += 1;
         }
     }
     eprintln!("{model} integer products vs exact f32: max |logit diff| {max_diff:.5} over {positions} positions, {swaps} top-5 near-tie swaps");
