@@ -23,7 +23,7 @@ pub struct I16Rows {
 impl I16Rows {
     /// `x: [n, cols]` row-major, `cols` a multiple of 32, for a weight whose groups span `group` columns.
     pub fn quantize(x: &[f32], cols: usize, group: usize) -> Self {
-        debug_assert!(cols % BLOCK == 0 && x.len() % cols == 0 && cols % group == 0);
+        assert!(cols % BLOCK == 0 && x.len() % cols == 0 && cols % group == 0);
         let mut values = vec![0i16; x.len()];
         let mut scales = Vec::with_capacity(x.len() / BLOCK);
         for (block, out) in x.chunks_exact(BLOCK).zip(values.chunks_exact_mut(BLOCK)) {
