@@ -35,19 +35,26 @@ impl I16Rows {
             }
             scales.push(scale);
         }
-        let sums_per_row = (cols / group).next_multiple_of(8);
-        let mut sums = vec![0f32; x.len() / cols * sums_per_row];
-        for (row, out) in x.chunks_exact(cols).zip(sums.chunks_exact_mut(sums_per_row)) {
-            for (g, o) in row.chunks_exact(group).zip(out.iter_mut()) {
-                *o = g.iter().sum();
-            }
-        }
+        let (sums, sums_per_row) = group_sums(x, cols, group);
         Self { values, scales, sums, sums_per_row, cols }
     }
 
     pub fn rows(&self) -> usize {
         self.values.len() / self.cols
     }
+}
+
+/// Exact sums of `x: [n, cols]` over each group of `group` columns, `[n, sums_per_row]`, each row
+/// padded with zeros to a multiple of 8 groups; with `sums_per_row`.
+pub fn group_sums(x: &[f32], cols: usize, group: usize) -> (Vec<f32>, usize) {
+    let sums_per_row = (cols / group).next_multiple_of(8);
+    let mut sums = vec![0f32; x.len() / cols * sums_per_row];
+    for (row, out) in x.chunks_exact(cols).zip(sums.chunks_exact_mut(sums_per_row)) {
+        for (g, o) in row.chunks_exact(group).zip(out.iter_mut()) {
+            *o = g.iter().sum();
+        }
+    }
+    (sums, sums_per_row)
 }
 
 #[cfg(test)]

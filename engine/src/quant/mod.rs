@@ -7,9 +7,7 @@ mod host;
 #[cfg(target_arch = "x86_64")]
 mod host_avx2;
 #[cfg(target_arch = "x86_64")]
-mod host_gemm;
-#[cfg(target_arch = "x86_64")]
-mod host_vnni;
+mod host_tiles;
 #[cfg(target_arch = "x86_64")]
 mod i16_rows;
 mod qtensor;

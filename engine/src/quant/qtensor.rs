@@ -200,7 +200,7 @@ impl Weight {
         let [n, cols] = x.dims();
         // The host kernels read `x` to the host, which would cut an autodiff graph; training
         // takes the expanding path, where the frozen weight is a constant of the graph.
-        if (n <= FUSED_MAX_ROWS || host.has_many_row_kernel(activations)) && !x.is_autodiff() {
+        if (n <= FUSED_MAX_ROWS || host.multiplies_many_rows()) && !x.is_autodiff() {
             let y = host.matmul_t(&host_values(x), n, activations);
             return Tensor::from_data(TensorData::new(y, [n, host.rows()]), device);
         }

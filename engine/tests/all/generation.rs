@@ -61,7 +61,11 @@ fn streaming_stop_strings_and_cancellation() {
 
 #[test]
 fn prompts_of_different_lengths_batch_as_if_alone() {
-    let lm = smollm();
+    let mut lm = smollm();
+    // Exact products: padding must change nothing, which only exact arithmetic shows to 1e-3.
+    // Products that round activations to integers can round a value a hair's breadth from a
+    // rounding boundary differently in the two runs (covered by the parity tests' bound).
+    lm.model.set_cpu_activations(CpuActivations::F32);
     let prompts: Vec<Vec<u32>> = ["What is 2 + 3?", "Write a haiku about the sea, then explain its imagery.", "Hi"]
         .iter()
         .map(|q| lm.tokenizer.encode(&lm.chat_prompt(None, q).unwrap()).unwrap())

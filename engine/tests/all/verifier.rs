@@ -5,6 +5,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use cotnpot_engine::LanguageModel;
 use cotnpot_engine::lora::{Adapter, BaseModel, LoraConfig, LoraTarget};
+use cotnpot_engine::quant::CpuActivations;
 use cotnpot_engine::score::score;
 use cotnpot_engine::train::solution_mean_log_probs;
 
@@ -17,6 +18,8 @@ fn mean(v: &[f32]) -> f64 {
 #[test]
 fn training_log_probs_equal_the_scorer_on_real_weights_with_and_without_an_adapter() {
     let mut lm = LanguageModel::load(&model_file(SMOLLM), None, &Device::flex()).unwrap();
+    // The training path multiplies exactly (its weights expand to f32); so must the scorer here.
+    lm.model.set_cpu_activations(CpuActivations::F32);
     let prompt = lm.tokenizer.encode(&lm.chat_prompt(None, "What is 12 times 7?").unwrap()).unwrap();
     let chosen = lm.tokenizer.encode_plain("12 times 7 is 84, so the answer is \\boxed{84}.").unwrap();
     let rejected = lm.tokenizer.encode_plain("The answer is \\boxed{74}.").unwrap();
