@@ -153,37 +153,27 @@ impl Tiles {
     pub unsafe fn matmul_t(&self, x: &[f32], n: usize, integer: bool) -> Vec<f32> {
         let x = if integer { Activations::Integer(I16Rows::quantize(x, self.cols, self.group)) } else { Activations::Exact(ExactRows::new(x, self.cols, self.group)) };
         let tiles = self.rows.div_ceil(TILE);
-        // `[tiles, n, 16]`: tasks own whole tiles; for one row of `x` this is already `[rows]`.
-        let mut by_tile = vec![0f32; tiles * n * TILE];
-        let tile_product = |t: usize, out: &mut [f32]| {
+        let mut out = vec![0f32; n * self.rows];
+        let shared = SharedOut(out.as_mut_ptr());
+        use rayon::prelude::*;
+        let per_task = tiles.div_ceil(4 * rayon::current_num_threads()).max(1);
+        (0..tiles).into_par_iter().with_min_len(per_task).for_each(|t| {
+            let width = TILE.min(self.rows - t * TILE);
+            let mut results = [0f32; X_ROWS * TILE];
             let mut first = 0;
             while first < n {
                 let rows = (n - first).min(X_ROWS);
                 // SAFETY: the features are the caller's promise; `x` was made for this weight's
-                // columns and groups, and `out` holds `rows` rows of one tile.
-                unsafe { self.passes(t, &x, first, &mut out[first * TILE..(first + rows) * TILE]) };
+                // columns and groups, and `results` holds `rows` rows of one tile.
+                unsafe { self.passes(t, &x, first, &mut results[..rows * TILE]) };
+                for (b, row) in results[..rows * TILE].chunks_exact(TILE).enumerate() {
+                    // SAFETY: columns `16t..16t + width` of every row of `out` belong to this
+                    // task's tile alone, and lie inside `out`.
+                    unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), shared.at((first + b) * self.rows + t * TILE), width) };
+                }
                 first += rows;
             }
-        };
-        let chunk = n * TILE;
-        use rayon::prelude::*;
-        let per_task = tiles.div_ceil(4 * rayon::current_num_threads()).max(1);
-        by_tile.par_chunks_mut(per_task * chunk).enumerate().for_each(|(k, part)| {
-            for (j, out) in part.chunks_exact_mut(chunk).enumerate() {
-                tile_product(k * per_task + j, out);
-            }
         });
-        if n == 1 {
-            by_tile.truncate(self.rows);
-            return by_tile;
-        }
-        let mut out = vec![0f32; n * self.rows];
-        for (t, tile_out) in by_tile.chunks_exact(chunk).enumerate() {
-            let width = TILE.min(self.rows - t * TILE);
-            for (b, row) in tile_out.chunks_exact(TILE).enumerate() {
-                out[b * self.rows + t * TILE..][..width].copy_from_slice(&row[..width]);
-            }
-        }
         out
     }
 
@@ -396,6 +386,18 @@ unsafe fn store(result: &[__m512], out: &mut [f32]) {
     for (r, o) in result.iter().zip(out.chunks_exact_mut(TILE)) {
         // SAFETY: `o` holds 16 floats.
         unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *r) };
+    }
+}
+
+/// The product's output, written by tasks that each own whole tiles (disjoint columns).
+struct SharedOut(*mut f32);
+
+// SAFETY: tasks write disjoint elements (see `Tiles::matmul_t`).
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    fn at(&self, index: usize) -> *mut f32 {
+        self.0.wrapping_add(index)
     }
 }
 

@@ -31,7 +31,7 @@ impl I16Rows {
             let scale = max / 32767.0;
             let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
             for (o, v) in out.iter_mut().zip(block) {
-                *o = (v * inverse).round() as i16;
+                *o = round(v * inverse) as i16;
             }
             scales.push(scale);
         }
@@ -42,6 +42,13 @@ impl I16Rows {
     pub fn rows(&self) -> usize {
         self.values.len() / self.cols
     }
+}
+
+/// `y` (|y| ≤ 32767.5) to the nearest integer, ties to even: adding and subtracting 1.5·2²³ leaves
+/// no fraction bits, and unlike `f32::round` (a library call per value) the loop vectorizes.
+fn round(y: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
+    (y + SHIFT) - SHIFT
 }
 
 /// Exact sums of `x: [n, cols]` over each group of `group` columns, `[n, sums_per_row]`, each row
