@@ -266,7 +266,8 @@ pub(crate) mod tests {
     pub(crate) fn random_blocks(ty: TensorType, blocks: usize, seed: u64) -> Vec<u8> {
         let mut rng = crate::generate::Rng::new(seed, 0);
         let mut bytes: Vec<u8> = (0..blocks * ty.block_bytes() as usize).map(|_| rng.next_u64() as u8).collect();
-        // Keep the f16 scales small and finite: overwrite them with 0x1400 (≈ 0.001).
+        // Keep the f16 scales small and finite: overwrite them with 0x14xx (≈ 0.001). The random
+        // low byte makes k-quant scales (an f16 times a 6- or 8-bit integer) need more than f16.
         let scale_offsets: &[usize] = match ty {
             TensorType::Q6K => &[208],
             TensorType::Q4_1 | TensorType::Q5_1 | TensorType::Q4K | TensorType::Q5K => &[0, 2],
@@ -274,7 +275,6 @@ pub(crate) mod tests {
         };
         for b in bytes.chunks_exact_mut(ty.block_bytes() as usize) {
             for &o in scale_offsets {
-                b[o] = 0x00;
                 b[o + 1] = 0x14;
             }
         }
@@ -296,6 +296,17 @@ pub(crate) mod tests {
             let layouts = if tiles_available() { vec![false, true] } else { vec![false] };
             for tiles in layouts {
                 let host = HostQuant::with_layout(&decoded, code_bits(ty), rows, cols, tiles);
+                #[cfg(target_arch = "x86_64")]
+                if let Storage::Tiles(t) = &host.storage {
+                    // (scales in f16, offsets in f16, offsets derived from scales)
+                    let want = match ty {
+                        TensorType::Q4_0 | TensorType::Q5_0 | TensorType::Q8_0 => (true, false, true),
+                        TensorType::Q4_1 | TensorType::Q5_1 => (true, true, false),
+                        TensorType::Q6K => (false, false, true),
+                        _ => (false, false, false),
+                    };
+                    assert_eq!(t.compact(), want, "{ty:?}");
+                }
                 assert_eq!(host.expand_rows(0, rows), w, "{ty:?} tiles {tiles}");
                 assert_eq!(host.gather_rows(&[69, 3]), [&w[69 * cols..], &w[3 * cols..4 * cols]].concat(), "{ty:?} tiles {tiles}");
                 let mut runs: Vec<(usize, Option<Kernel>)> = Vec::new();

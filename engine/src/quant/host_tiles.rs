@@ -49,9 +49,9 @@ pub struct Tiles {
     codes: Vec<u8>,
     high_bits: Vec<u32>,
     /// `[tiles, groups, 16]`
-    scales: Vec<f32>,
+    scales: Floats,
     /// `[tiles, groups, 16]`
-    offsets: Vec<f32>,
+    offsets: Offsets,
     rows: usize,
     cols: usize,
     /// 4, 5 or 8.
@@ -103,11 +103,29 @@ impl Tiles {
             }
             out
         };
-        Self { codes, high_bits, scales: by_tile(&decoded.scales), offsets: by_tile(&decoded.offsets), rows, cols, bits, group }
+        let offsets = match centre(&decoded.scales, &decoded.offsets) {
+            Some(k) => Offsets::Centred(k),
+            None => Offsets::Stored(Floats::new(by_tile(&decoded.offsets))),
+        };
+        Self { codes, high_bits, scales: Floats::new(by_tile(&decoded.scales)), offsets, rows, cols, bits, group }
+    }
+
+    /// Whether scales and offsets are stored in f16 and whether offsets are derived, for tests.
+    #[cfg(test)]
+    pub fn compact(&self) -> (bool, bool, bool) {
+        let f16 = |f: &Floats| matches!(f, Floats::F16(_));
+        match &self.offsets {
+            Offsets::Centred(_) => (f16(&self.scales), false, true),
+            Offsets::Stored(o) => (f16(&self.scales), f16(o), false),
+        }
     }
 
     pub fn bytes(&self) -> usize {
-        self.codes.len() + 4 * (self.high_bits.len() + self.scales.len() + self.offsets.len())
+        let offsets = match &self.offsets {
+            Offsets::Centred(_) => 0,
+            Offsets::Stored(values) => values.bytes(),
+        };
+        self.codes.len() + 4 * self.high_bits.len() + self.scales.bytes() + offsets
     }
 
     /// Code bytes per tile.
@@ -142,7 +160,11 @@ impl Tiles {
     /// Scale and offset of group `g` of row `r`.
     pub fn scale_offset(&self, r: usize, g: usize) -> (f32, f32) {
         let at = ((r / TILE) * (self.cols / self.group) + g) * TILE + r % TILE;
-        (self.scales[at], self.offsets[at])
+        let scale = self.scales.get(at);
+        match &self.offsets {
+            Offsets::Centred(k) => (scale, -k * scale),
+            Offsets::Stored(values) => (scale, values.get(at)),
+        }
     }
 
     /// `x · Wᵀ` for `x: [n, cols]` (row-major) → `[n, rows]`: with `x` rounded to 16-bit integers
@@ -250,15 +272,27 @@ impl Tiles {
         unsafe { _mm512_cvtepu8_epi16(_mm256_loadu_si256(tile_codes.wrapping_add(col.wrapping_mul(TILE)) as *const __m256i)) }
     }
 
-    /// Pointers to tile `t`'s codes, fifth bits, scales and offsets.
-    fn tile_parts(&self, t: usize) -> (*const u8, *const u32, *const f32, *const f32) {
-        let groups = self.cols / self.group;
+    /// Pointers to tile `t`'s codes and fifth bits, and the index of its first scale.
+    fn tile_parts(&self, t: usize) -> (*const u8, *const u32, usize) {
         (
             self.codes.as_ptr().wrapping_add(t.wrapping_mul(self.tile_bytes())),
             self.high_bits.as_ptr().wrapping_add(t.wrapping_mul(self.cols / 2)),
-            self.scales.as_ptr().wrapping_add(t.wrapping_mul(groups * TILE)),
-            self.offsets.as_ptr().wrapping_add(t.wrapping_mul(groups * TILE)),
+            t.wrapping_mul(self.cols / self.group * TILE),
         )
+    }
+
+    /// The 16 scales and offsets at `at` (a tile's group).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn scales_offsets(&self, at: usize) -> (__m512, __m512) {
+        // SAFETY: the caller passes the index of a group of a tile.
+        unsafe {
+            let scales = self.scales.load(at);
+            let offsets = match &self.offsets {
+                Offsets::Centred(k) => _mm512_mul_ps(_mm512_set1_ps(-k), scales),
+                Offsets::Stored(values) => values.load(at),
+            };
+            (scales, offsets)
+        }
     }
 
     /// Rows `first..first + N` of `x` against tile `t`, written to `out: [N, 16]`.
@@ -274,7 +308,7 @@ impl Tiles {
             let x_values: [*const i16; X_ROWS] = std::array::from_fn(|b| x.values.as_ptr().wrapping_add(row(b).wrapping_mul(cols)));
             let x_scales: [*const f32; X_ROWS] = std::array::from_fn(|b| x.scales.as_ptr().wrapping_add(row(b).wrapping_mul(cols / BLOCK)));
             let x_sums: [*const f32; X_ROWS] = std::array::from_fn(|b| x.sums.as_ptr().wrapping_add(row(b).wrapping_mul(x.sums_per_row)));
-            let (tile_codes, tile_high, tile_scales, tile_offsets) = self.tile_parts(t);
+            let (tile_codes, tile_high, tile_groups) = self.tile_parts(t);
             let mut result = [_mm512_setzero_ps(); X_ROWS];
             // `x[b]`'s columns `c, c + 1` in every lane.
             let pair = |b: usize, c: usize| _mm512_set1_epi32(_mm_cvtsi128_si32(_mm_loadu_si32(x_values[b].wrapping_add(c) as *const u8)));
@@ -309,9 +343,7 @@ impl Tiles {
                         each_row!(quad_step);
                     }
                 }
-                let at = g.wrapping_mul(TILE);
-                let scales = _mm512_loadu_ps(tile_scales.wrapping_add(at));
-                let offsets = _mm512_loadu_ps(tile_offsets.wrapping_add(at));
+                let (scales, offsets) = self.scales_offsets(tile_groups.wrapping_add(g.wrapping_mul(TILE)));
                 macro_rules! group_step {
                     ($b:literal) => {
                         if $b < N {
@@ -337,7 +369,7 @@ impl Tiles {
             let row = |b: usize| first + b.min(N - 1);
             let x_values: [*const f32; X_ROWS] = std::array::from_fn(|b| x.values.as_ptr().wrapping_add(row(b).wrapping_mul(cols)));
             let x_sums: [*const f32; X_ROWS] = std::array::from_fn(|b| x.sums.as_ptr().wrapping_add(row(b).wrapping_mul(x.sums_per_row)));
-            let (tile_codes, tile_high, tile_scales, tile_offsets) = self.tile_parts(t);
+            let (tile_codes, tile_high, tile_groups) = self.tile_parts(t);
             let mut result = [_mm512_setzero_ps(); X_ROWS];
             let value = |b: usize, c: usize| _mm512_set1_ps(_mm_cvtss_f32(_mm_load_ss(x_values[b].wrapping_add(c))));
             // The two columns in each lane's pair of 16-bit codes, as floats.
@@ -361,9 +393,7 @@ impl Tiles {
                     }
                     each_row!(quad_step);
                 }
-                let at = g.wrapping_mul(TILE);
-                let scales = _mm512_loadu_ps(tile_scales.wrapping_add(at));
-                let offsets = _mm512_loadu_ps(tile_offsets.wrapping_add(at));
+                let (scales, offsets) = self.scales_offsets(tile_groups.wrapping_add(g.wrapping_mul(TILE)));
                 macro_rules! group_step {
                     ($b:literal) => {
                         if $b < N {
@@ -387,6 +417,61 @@ unsafe fn store(result: &[__m512], out: &mut [f32]) {
         // SAFETY: `o` holds 16 floats.
         unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *r) };
     }
+}
+
+/// Per-group values (scales, offsets) in f16 where every one of them is exactly an f16 (the
+/// formats whose blocks store them so: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), else in f32.
+#[derive(Debug)]
+enum Floats {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+}
+
+impl Floats {
+    fn new(values: Vec<f32>) -> Self {
+        let halves: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
+        if halves.iter().zip(&values).all(|(h, &v)| h.to_f32() == v) { Floats::F16(halves) } else { Floats::F32(values) }
+    }
+
+    fn get(&self, at: usize) -> f32 {
+        match self {
+            Floats::F32(values) => values[at],
+            Floats::F16(values) => values[at].to_f32(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Floats::F32(values) => 4 * values.len(),
+            Floats::F16(values) => 2 * values.len(),
+        }
+    }
+
+    /// Values `at..at + 16` as f32.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(&self, at: usize) -> __m512 {
+        // SAFETY: the caller keeps `at + 16` within the values.
+        unsafe {
+            match self {
+                Floats::F32(values) => _mm512_loadu_ps(values.as_ptr().wrapping_add(at)),
+                Floats::F16(values) => _mm512_cvtph_ps(_mm256_loadu_si256(values.as_ptr().wrapping_add(at) as *const __m256i)),
+            }
+        }
+    }
+}
+
+/// Offsets, unless every group's is `-k·scale` for one integer `k` (the symmetric formats: `k` is
+/// 8 for Q4_0, 16 for Q5_0, 128 for Q8_0, 32 for Q6_K), which the kernel derives from the scale.
+#[derive(Debug)]
+enum Offsets {
+    Centred(f32),
+    Stored(Floats),
+}
+
+/// The `k` with `offset == -k·scale` in every group, if there is one.
+fn centre(scales: &[f32], offsets: &[f32]) -> Option<f32> {
+    let k = scales.iter().zip(offsets).find(|(s, _)| **s != 0.0).map_or(0.0, |(s, o)| -o / s);
+    (k.fract() == 0.0 && scales.iter().zip(offsets).all(|(&s, &o)| -k * s == o)).then_some(k)
 }
 
 /// The product's output, written by tasks that each own whole tiles (disjoint columns).
