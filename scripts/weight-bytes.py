@@ -1,7 +1,9 @@
 """Bytes of weight matrices one decode step reads: in the GGUF's own block formats (what
-llama.cpp reads) and in the engine's CPU layout (codes in 4-bit nibbles, 5 bits or bytes, an f32
-scale and offset per group of 32, 16 for Q6_K; see engine/src/quant/host.rs; 5-bit codes where
-the CPU has AVX-512 VNNI). The token embedding is
+llama.cpp reads) and in the engine's CPU layout where the CPU has AVX-512 VNNI (tiles of 16 rows,
+engine/src/quant/host_tiles.rs): codes in 4-bit nibbles, 5 bits (nibbles plus a bit plane) or
+bytes; per group of 32 columns (16 for Q6_K) a scale, in f16 for the formats whose blocks store
+an f16 scale, else f32; an offset in f16 for Q4_1/Q5_1, f32 for the K-quants' minimums, none for
+the symmetric formats (Q4_0, Q5_0, Q8_0, Q6_K: derived from the scale). The token embedding is
 left out (a step reads one row of it) unless it is also the output head.
 
 Usage: python3 scripts/weight-bytes.py MODEL.gguf
@@ -20,12 +22,12 @@ SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12
 def host_bytes(name, n):
     if name in ("F32", "F16", "BF16"):
         return 4 * n
-    if name in ("Q5_0", "Q5_1", "Q5_K"):
-        # on CPUs with AVX-512 VNNI: low 4 bits in nibbles, the fifth bits in one word per 32
-        return n // 2 + n // 32 * 4 + n // 32 * 8
-    bits = 4 if name in ("Q4_0", "Q4_1", "Q4_K") else 8
+    bits = {"Q4_0": 4, "Q4_1": 4, "Q4_K": 4, "Q5_0": 5, "Q5_1": 5, "Q5_K": 5}.get(name, 8)
     group = 16 if name == "Q6_K" else 32
-    return n * bits // 8 + n // group * 8
+    groups = n // group
+    scale = 2 if name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0") else 4
+    offset = {"Q4_1": 2, "Q5_1": 2, "Q4_K": 4, "Q5_K": 4}.get(name, 0)
+    return n * bits // 8 + groups * (scale + offset)
 
 
 def main(path):
