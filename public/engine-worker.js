@@ -2,6 +2,23 @@
 // worker share one build (see app/src/main.rs); `engine_worker_main` owns the GPU from here.
 import init, { engine_worker_main } from "../cotnpot-app.js";
 
+// A lost GPU device (a driver reset, the GPU taken back, `destroy()`) fails no pending call by
+// itself: a read-back can wait for ever. Every device this worker asks for reports its loss to
+// the page, which offers to restart the engine. The device is kept on `self.cotnpotGpuDevice`
+// so that the browser test (tests/browser/e2e.test.mjs) can lose it on purpose.
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    self.cotnpotGpuDevice = device;
+    device.lost.then((info) => {
+      const message = `the GPU device was lost (${info.reason ?? "unknown reason"}): ${info.message}`;
+      self.postMessage(JSON.stringify({ type: "error", kind: "gpu", role: null, message }));
+    });
+    return device;
+  };
+}
+
 // Messages can arrive while the module instantiates; keep them for the engine.
 const early = [];
 self.onmessage = (event) => early.push(event);

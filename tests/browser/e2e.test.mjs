@@ -251,3 +251,35 @@ test("a truncated model file gives a visible error, not a blank page", { timeout
   assert.match(await error.innerText(), /truncated\.gguf/);
   await shot("6-truncated-model");
 });
+
+test("a lost GPU device shows what happened, and Restart brings the engine back", { timeout: 15 * MINUTE }, async () => {
+  await openPage();
+  await loadReasoner(`/test-models/${MODEL}`);
+  await waitLoaded();
+  const engineWorker = page.workers().find((w) => w.url().endsWith("/engine-worker.js"));
+  assert.ok(engineWorker, `the engine worker among ${page.workers().map((w) => w.url())}`);
+  // Lose the device in the middle of a generation.
+  await byTest("check").locator("summary").click();
+  await byTest("check-prompt").fill(llamaCpp.prompts[0].text);
+  await byTest("check-tokens").fill("32");
+  await byTest("check-tokens").dispatchEvent("change");
+  await byTest("check-run").click();
+  await engineWorker.evaluate(() => self.cotnpotGpuDevice.destroy());
+  const error = byTest("error");
+  await error.waitFor({ timeout: 2 * MINUTE });
+  assert.equal(await error.getAttribute("data-kind"), "gpu");
+  assert.match(await error.innerText(), /The GPU stopped/);
+  // The worker reports the loss itself (whatever else failed with it shows too).
+  await error.filter({ hasText: "the GPU device was lost (destroyed)" }).waitFor({ timeout: MINUTE });
+  await shot("7-gpu-lost");
+  // A fresh worker, the model again from the cache, and the right first token.
+  await error.getByRole("button", { name: /Restart the engine/ }).click();
+  await error.waitFor({ state: "detached", timeout: MINUTE });
+  await waitLoaded();
+  await byTest("check-tokens").fill("1");
+  await byTest("check-tokens").dispatchEvent("change");
+  await byTest("check-run").click();
+  const result = byTest("check-result");
+  await result.waitFor({ timeout: 9 * MINUTE });
+  assert.deepEqual((await result.getAttribute("data-tokens")).split(" ").map(Number), exactF32.prompts[0].greedy.slice(0, 1));
+});

@@ -138,6 +138,12 @@ impl AppState {
     }
 
     pub fn fail(&self, kind: ErrorKind, role: Option<Role>, message: String) {
+        // A lost GPU reports itself and also fails whatever the engine was doing, in either
+        // order: the banner keeps every such message, so that the cause stays in view.
+        let message = match self.failure.get_untracked() {
+            Some(shown) if shown.kind == ErrorKind::Gpu && kind == ErrorKind::Gpu && !shown.message.contains(&message) => format!("{}\n{message}", shown.message),
+            _ => message,
+        };
         self.failure.set(Some(Failure { kind, role, message }));
         self.loading.set(None);
         self.checking.set(false);

@@ -125,6 +125,9 @@ impl HostQuant {
     /// `x · Wᵀ` for `x: [n, cols]` (row-major) → `[n, rows]`, with the fastest kernel this CPU
     /// has for `activations`; `n` at most `FUSED_MAX_ROWS` unless `multiplies_many_rows()`.
     pub fn matmul_t(&self, x: &[f32], n: usize, activations: CpuActivations) -> Vec<f32> {
+        // Row storage computes exactly whatever is asked (only tiles round activations).
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = activations;
         match &self.storage {
             // SAFETY: tiles are made only where `tiles_available()` found the CPU's features.
             #[cfg(target_arch = "x86_64")]
