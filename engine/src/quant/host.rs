@@ -407,10 +407,10 @@ mod speed {
     #[ignore]
     fn product_speed() {
         let (rows, cols) = (4864, 896);
-        for ty in [TensorType::Q4K, TensorType::Q6K] {
+        for ty in [TensorType::Q4K, TensorType::Q5_0, TensorType::Q8_0, TensorType::Q6K] {
             let decoded = decode_blocks(ty, &tests::random_blocks(ty, rows * cols / ty.block_elements() as usize, 1));
             let host = HostQuant::new(&decoded, code_bits(ty), rows, cols);
-            for n in [1, 8, 16, 64, 512] {
+            for n in [1, 8, 64, 512] {
                 let x: Vec<f32> = (0..n * cols).map(|i| (i % 7) as f32 - 3.0).collect();
                 let reps = (400 / n).max(2);
                 let start = std::time::Instant::now();
