@@ -32,7 +32,11 @@ enum Storage {
 impl HostQuant {
     /// `bits`: the code container (4 or 8).
     pub fn new(decoded: &Decoded, bits: u32, rows: usize, cols: usize) -> Self {
-        Self::with_layout(decoded, bits, rows, cols, tiles_available())
+        #[cfg(target_arch = "x86_64")]
+        let supported = super::host_tiles::supports(bits, decoded.group);
+        #[cfg(not(target_arch = "x86_64"))]
+        let supported = false;
+        Self::with_layout(decoded, bits, rows, cols, supported && tiles_available())
     }
 
     fn with_layout(decoded: &Decoded, bits: u32, rows: usize, cols: usize, tiles: bool) -> Self {

@@ -57,6 +57,12 @@ macro_rules! each_row {
     };
 }
 
+/// Code containers (4 or 8 bits) and group sizes the kernel takes: every block format the engine
+/// reads.
+pub fn supports(bits: u32, group: usize) -> bool {
+    matches!((bits, group), (4, 32) | (8, 32) | (8, 16))
+}
+
 pub fn available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vnni")
 }
@@ -81,7 +87,7 @@ impl Tiles {
     /// Q5 formats) are stored in 5.
     pub fn new(decoded: &Decoded, bits: u32, rows: usize, cols: usize) -> Self {
         let group = decoded.group;
-        assert!(cols % 32 == 0 && cols % group == 0 && (bits == 8 || group % 4 == 0));
+        assert!(cols % 32 == 0 && cols % group == 0 && supports(bits, group));
         let bits = if bits == 8 && group == 32 && decoded.codes.iter().all(|&c| c < 32) { 5 } else { bits };
         let tiles = rows.div_ceil(TILE);
         let groups = cols / group;

@@ -1,5 +1,5 @@
 //! Rows of activations as 16-bit integers with one scale per 32 columns, for the integer-dot
-//! decode product on the CPU: `x[b, c] ≈ scale[b, c / 32] · value[b, c]`, `|value| ≤ 32767`.
+//! products on the CPU (`host_tiles`): `x[b, c] ≈ scale[b, c / 32] · value[b, c]`, `|value| ≤ 32767`.
 //! A rounding step is 1/32767 of the block's largest value. 8 bits (llama.cpp's choice) moved
 //! logits by up to 3.1 on SmolLM2's fixtures, where one huge activation in a block swamps the
 //! block's other values; 16 bits move them by at most 0.02.
