@@ -2,9 +2,10 @@
 // worker share one build (see app/src/main.rs); `engine_worker_main` owns the GPU from here.
 import init, { engine_worker_main } from "../cotnpot-app.js";
 
-// A lost GPU device (a driver reset, the GPU taken back, `destroy()`) fails no pending call by
-// itself: a read-back can wait for ever. Every device this worker asks for reports its loss to
-// the page, which offers to restart the engine. The device is kept on `self.cotnpotGpuDevice`
+// A lost GPU device (a driver reset, the GPU taken back, `destroy()`) shows in the engine only as
+// a failed read-back ("the staging buffer could not be mapped"), or not at all when the engine is
+// idle; the device's `lost` promise says why. Every device this worker asks for reports its loss
+// to the page, which offers to restart the engine. The device is kept on `self.cotnpotGpuDevice`
 // so that the browser test (tests/browser/e2e.test.mjs) can lose it on purpose.
 if (self.GPUAdapter) {
   const requestDevice = GPUAdapter.prototype.requestDevice;
