@@ -12,6 +12,12 @@ fn fused<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::runs_device_kernels(&x.device())
 }
 
+/// Whether `host_ops` runs attention and SwiGLU's gate for `x` (the CPU backend, outside autodiff).
+#[cfg(feature = "flex")]
+fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
+    crate::backend::is_cpu(&x.device()) && !x.is_autodiff()
+}
+
 /// `x / sqrt(mean(x²) + ε) · g`
 #[derive(Debug, Clone)]
 pub struct RmsNorm {
@@ -238,6 +244,11 @@ pub struct Attention {
 /// (lavapipe, SmolLM2: prefill 25.6 tok/s fused, 33.9 through products).
 const FUSED_ATTENTION_MAX_QUERIES: usize = 16;
 
+/// Query positions up to which the CPU runs attention as one pass per query (`host_ops`);
+/// prefill and scoring keep the matrix products, which suit many queries.
+#[cfg(feature = "flex")]
+const HOST_ATTENTION_MAX_QUERIES: usize = 16;
+
 fn with_bias(x: Tensor<3>, bias: &Option<Tensor<1>>) -> Tensor<3> {
     match bias {
         Some(b) => x + b.clone().unsqueeze::<3>(),
@@ -272,13 +283,17 @@ impl Attention {
         if fused(&q) && s <= FUSED_ATTENTION_MAX_QUERIES {
             return self.o.forward(super::device_ops::attention(q, k, v, mask));
         }
+        #[cfg(feature = "flex")]
+        if on_host(&q) && s <= HOST_ATTENTION_MAX_QUERIES {
+            return self.o.forward(super::host_ops::attention(q, k, v, mask));
+        }
         self.o.forward(attend(q, k, v, mask))
     }
 }
 
 /// softmax(q·kᵀ/√d + mask)·v in matrix products, query head h reading kv head h / group.
 /// `q: [b, s, heads, d]`, `k, v: [b, kv_heads, ≥ t, d]`, `mask: [1 or b, s, t]` → `[b, s, heads·d]`.
-fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: &Tensor<3>) -> Tensor<3> {
+pub(super) fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: &Tensor<3>) -> Tensor<3> {
     let [b, s, h, hd] = q.dims();
     let kv = k.dims()[1];
     let group = h / kv;
@@ -312,6 +327,10 @@ fn silu_mul(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
     #[cfg(feature = "wgpu")]
     if fused(&gate) {
         return super::device_ops::silu_mul(gate, up);
+    }
+    #[cfg(feature = "flex")]
+    if on_host(&gate) {
+        return super::host_ops::silu_mul(gate, up);
     }
     silu(gate) * up
 }

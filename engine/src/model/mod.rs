@@ -3,7 +3,9 @@
 mod config;
 #[cfg(feature = "wgpu")]
 mod device_ops;
-mod layers;
+#[cfg(feature = "flex")]
+mod host_ops;
+pub(crate) mod layers;
 mod llama;
 mod load;
 mod qwen2;

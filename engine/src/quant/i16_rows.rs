@@ -2,7 +2,7 @@
 //! products on the CPU (`host_tiles`): `x[b, c] ≈ scale[b, c / 32] · value[b, c]`, `|value| ≤ 32767`.
 //! A rounding step is 1/32767 of the block's largest value. 8 bits (llama.cpp's choice) moved
 //! logits by up to 3.1 on SmolLM2's fixtures, where one huge activation in a block swamps the
-//! block's other values; 16 bits move them by at most 0.02.
+//! block's other values; 16 bits move them by about 0.02.
 
 /// Columns sharing one scale.
 pub const BLOCK: usize = 32;
