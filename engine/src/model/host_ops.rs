@@ -1,5 +1,5 @@
-//! Attention and SwiGLU's gate as plain loops over host memory, for burn's CPU backend (flex).
-//! In a decode step burn's generic forms cost more than the work: attention's two products per
+//! RMSNorm, attention and SwiGLU's gate as plain loops over host memory, for burn's CPU backend
+//! (flex). In a decode step burn's generic forms cost more than the work: attention's two products per
 //! head go through a general matrix-multiply whose packing dominates at a few rows (with the
 //! score matrix and mask materialised around them), and `exp` runs as a library call per value.
 //! Here each query row is one pass over its keys and values, and `exp` is a polynomial that
@@ -18,6 +18,9 @@ pub trait HostOps: Backend {
 
     /// `silu(gate) ⊙ up`, elementwise.
     fn host_silu_mul(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x / sqrt(mean(x²) + ε) · gain` over the last dimension of `x`.
+    fn host_rms_norm(x: FloatTensor<Self>, gain: FloatTensor<Self>, eps: f32) -> FloatTensor<Self>;
 }
 
 /// A tensor's values in row-major order, without copying where they already are.
@@ -40,7 +43,9 @@ impl HostOps for Flex {
         let shape = Shapes { s, heads, kv_heads, d, capacity, t, mask_rows };
         let (q, k, v, mask) = (values(&q), values(&k), values(&v), values(&mask));
         let mut out = vec![0f32; b * s * heads * d];
-        for_each_row(&mut out, heads * d, |row, out| attend_row(&shape, row, &q, &k, &v, &mask, out));
+        // One task per query position and head (`out` holds them in that order), so that even a
+        // single sequence's step spreads over the cores.
+        for_each_row(&mut out, d, |unit, out| attend_head(&shape, unit / heads, unit % heads, &q, &k, &v, &mask, out));
         FlexTensor::from_data(TensorData::new(out, [b, s, heads * d]))
     }
 
@@ -52,6 +57,22 @@ impl HostOps for Flex {
         for_each_row(&mut out, CHUNK, |i, out| {
             let start = i * CHUNK;
             silu_mul_into(&gate[start..start + out.len()], &up[start..start + out.len()], out);
+        });
+        FlexTensor::from_data(TensorData::new(out, shape))
+    }
+
+    fn host_rms_norm(x: FlexTensor, gain: FlexTensor, eps: f32) -> FlexTensor {
+        let shape = x.layout().shape().clone();
+        let (x, gain) = (values(&x), values(&gain));
+        let d = gain.len();
+        let mut out = vec![0f32; x.len()];
+        for_each_row(&mut out, d, |row, out| {
+            let x = &x[row * d..(row + 1) * d];
+            let mean_square = lanes_of(x, 0.0, |a, v| a + v * v, |a, b| a + b) / d as f32;
+            let inverse = 1.0 / (mean_square + eps).sqrt();
+            for ((o, v), g) in out.iter_mut().zip(x).zip(gain.iter()) {
+                *o = v * inverse * g;
+            }
         });
         FlexTensor::from_data(TensorData::new(out, shape))
     }
@@ -73,61 +94,61 @@ fn for_each_row(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + S
     #[cfg(not(target_arch = "wasm32"))]
     if out.len() > width {
         use rayon::prelude::*;
-        out.par_chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+        // A few tasks per thread, not one per row: rows can be a microsecond's work.
+        let per_task = out.len().div_ceil(width).div_ceil(4 * rayon::current_num_threads()).max(1);
+        out.par_chunks_mut(width).enumerate().with_min_len(per_task).for_each(|(i, row)| f(i, row));
         return;
     }
     out.chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
 }
 
-/// Output row `row` (`= batch · s + position`): every head's attention for that query position.
-fn attend_row(shape: &Shapes, row: usize, q: &[f32], k: &[f32], v: &[f32], mask: &[f32], out: &mut [f32]) {
+/// Head `h`'s attention for output row `row` (`= batch · s + position`), into `out: [d]`.
+fn attend_head(shape: &Shapes, row: usize, h: usize, q: &[f32], k: &[f32], v: &[f32], mask: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx512() && shape.d.is_multiple_of(16) {
         // SAFETY: the CPU has the features and `d` is whole vectors (checked just above).
-        return unsafe { attend_row_avx512(shape, row, q, k, v, mask, out) };
+        return unsafe { attend_head_avx512(shape, row, h, q, k, v, mask, out) };
     }
-    attend_row_with::<false>(shape, row, q, k, v, mask, out)
+    attend_head_with::<false>(shape, row, h, q, k, v, mask, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn attend_row_avx512(shape: &Shapes, row: usize, q: &[f32], k: &[f32], v: &[f32], mask: &[f32], out: &mut [f32]) {
-    attend_row_with::<true>(shape, row, q, k, v, mask, out)
+unsafe fn attend_head_avx512(shape: &Shapes, row: usize, h: usize, q: &[f32], k: &[f32], v: &[f32], mask: &[f32], out: &mut [f32]) {
+    attend_head_with::<true>(shape, row, h, q, k, v, mask, out)
 }
 
 /// `AVX512`: the caller has AVX-512F and `d` is a multiple of 16.
 #[inline(always)]
-fn attend_row_with<const AVX512: bool>(shape: &Shapes, row: usize, q: &[f32], k: &[f32], v: &[f32], mask: &[f32], out: &mut [f32]) {
+fn attend_head_with<const AVX512: bool>(shape: &Shapes, row: usize, h: usize, q: &[f32], k: &[f32], v: &[f32], mask: &[f32], out: &mut [f32]) {
     let Shapes { s, heads, kv_heads, d, capacity, t, mask_rows } = *shape;
     let (batch, position) = (row / s, row % s);
     let group = heads / kv_heads;
     let scale = 1.0 / (d as f32).sqrt();
     let mask_row = &mask[((if mask_rows == 1 { 0 } else { batch }) * s + position) * t..][..t];
     let mut weights = vec![0f32; t];
-    for (h, out) in out.chunks_exact_mut(d).enumerate() {
-        let query = &q[(row * heads + h) * d..][..d];
-        let cache = (batch * kv_heads + h / group) * capacity * d;
-        let (keys, values) = (&k[cache..cache + t * d], &v[cache..cache + t * d]);
-        for ((w, key), m) in weights.iter_mut().zip(keys.chunks_exact(d)).zip(mask_row) {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `AVX512` is the caller's promise of the features and of `d`.
-            let product = if AVX512 { unsafe { avx512::dot(query, key) } } else { dot(query, key) };
-            #[cfg(not(target_arch = "x86_64"))]
-            let product = dot(query, key);
-            *w = product * scale + m;
-        }
-        let max = lanes(&weights, f32::NEG_INFINITY, f32::max);
-        weights.iter_mut().for_each(|w| *w = exp(*w - max));
-        let inverse = 1.0 / lanes(&weights, 0.0, |a, b| a + b);
+    let query = &q[(row * heads + h) * d..][..d];
+    let cache = (batch * kv_heads + h / group) * capacity * d;
+    let (keys, values) = (&k[cache..cache + t * d], &v[cache..cache + t * d]);
+    for ((w, key), m) in weights.iter_mut().zip(keys.chunks_exact(d)).zip(mask_row) {
         #[cfg(target_arch = "x86_64")]
-        if AVX512 {
-            // SAFETY: as above.
-            unsafe { avx512::weighted_sum(&weights, values, d, inverse, out) };
-            continue;
-        }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = weights.iter().zip(values.chunks_exact(d)).map(|(w, value)| w * value[i]).sum::<f32>() * inverse;
-        }
+        // SAFETY: `AVX512` is the caller's promise of the features and of `d`.
+        let product = if AVX512 { unsafe { avx512::dot(query, key) } } else { dot(query, key) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let product = dot(query, key);
+        *w = product * scale + m;
+    }
+    let max = lanes(&weights, f32::NEG_INFINITY, f32::max);
+    weights.iter_mut().for_each(|w| *w = exp(*w - max));
+    let inverse = 1.0 / lanes(&weights, 0.0, |a, b| a + b);
+    #[cfg(target_arch = "x86_64")]
+    if AVX512 {
+        // SAFETY: as above.
+        unsafe { avx512::weighted_sum(&weights, values, d, inverse, out) };
+        return;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = weights.iter().zip(values.chunks_exact(d)).map(|(w, value)| w * value[i]).sum::<f32>() * inverse;
     }
 }
 
@@ -223,15 +244,21 @@ fn avx512() -> bool {
 /// then across the lanes.
 #[inline(always)]
 fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    lanes_of(values, init, &f, &f)
+}
+
+/// `values` folded into 16 lanes by `step(lane, value)`, the lanes then joined by `join`.
+#[inline(always)]
+fn lanes_of(values: &[f32], init: f32, step: impl Fn(f32, f32) -> f32, join: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [init; 16];
     let chunks = values.chunks_exact(16);
-    let tail = chunks.remainder().iter().fold(init, |a, &b| f(a, b));
+    let tail = chunks.remainder().iter().fold(init, |a, &b| step(a, b));
     for chunk in chunks {
         for i in 0..16 {
-            acc[i] = f(acc[i], chunk[i]);
+            acc[i] = step(acc[i], chunk[i]);
         }
     }
-    f(halve(acc, &f), tail)
+    join(halve(acc, &join), tail)
 }
 
 /// `Σ a·b` in 16 partial sums, which the compiler maps onto SIMD lanes.
@@ -286,6 +313,10 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: &Tensor<3>) -> 
     Tensor::from_dispatch(<Dispatch as HostOps>::host_attention(q.into_dispatch(), k.into_dispatch(), v.into_dispatch(), mask.clone().into_dispatch()))
 }
 
+pub fn rms_norm<const D: usize>(x: Tensor<D>, gain: &Tensor<1>, eps: f64) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as HostOps>::host_rms_norm(x.into_dispatch(), gain.clone().into_dispatch(), eps as f32))
+}
+
 pub fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as HostOps>::host_silu_mul(gate.into_dispatch(), up.into_dispatch()))
 }
@@ -328,6 +359,15 @@ mod tests {
                 assert_close(attention(q, k, v, &mask), want, &format!("d {d}, {s} new positions, padding {padding:?}"));
             }
         }
+    }
+
+    #[test]
+    fn rms_norm_equals_the_generic_operations() {
+        // A row length that is no multiple of 16.
+        let (x, gain) = (random([2, 3, 37], 3).mul_scalar(30.0), random([37], 4));
+        let mean_square = x.clone().powf_scalar(2.0).mean_dim(2);
+        let want = x.clone() * (mean_square + 1e-5).sqrt().recip() * gain.clone().unsqueeze::<3>();
+        assert_close(rms_norm(x, &gain, 1e-5), want, "RMSNorm");
     }
 
     #[test]

@@ -12,7 +12,7 @@ fn fused<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::runs_device_kernels(&x.device())
 }
 
-/// Whether `host_ops` runs attention and SwiGLU's gate for `x` (the CPU backend, outside autodiff).
+/// Whether `host_ops` runs RMSNorm, attention and SwiGLU's gate for `x` (the CPU backend, outside autodiff).
 #[cfg(feature = "flex")]
 fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::is_cpu(&x.device()) && !x.is_autodiff()
@@ -30,6 +30,10 @@ impl RmsNorm {
         #[cfg(feature = "wgpu")]
         if fused(&x) {
             return super::device_ops::rms_norm(x, &self.gain, self.eps);
+        }
+        #[cfg(feature = "flex")]
+        if on_host(&x) {
+            return super::host_ops::rms_norm(x, &self.gain, self.eps);
         }
         let mean_square = x.clone().powf_scalar(2.0).mean_dim(2);
         let inv_rms = (mean_square + self.eps).sqrt().recip();
