@@ -1,4 +1,4 @@
-//! RMSNorm, attention and SwiGLU's gate as plain loops over host memory, for burn's CPU backend
+//! RMSNorm, RoPE, attention and SwiGLU's gate as plain loops over host memory, for burn's CPU backend
 //! (flex). In a decode step burn's generic forms cost more than the work: attention's two products per
 //! head go through a general matrix-multiply whose packing dominates at a few rows (with the
 //! score matrix and mask materialised around them), and `exp` runs as a library call per value.
@@ -21,6 +21,10 @@ pub trait HostOps: Backend {
 
     /// `x / sqrt(mean(x²) + ε) · gain` over the last dimension of `x`.
     fn host_rms_norm(x: FloatTensor<Self>, gain: FloatTensor<Self>, eps: f32) -> FloatTensor<Self>;
+
+    /// RoPE on `x: [b, s, heads, head_dim]` (its first `2·half` dimensions) with the tables
+    /// `cos, sin: [s, half]`; `halves` pairs dimension i with i + half, else 2i with 2i + 1.
+    fn host_rope(x: FloatTensor<Self>, cos: FloatTensor<Self>, sin: FloatTensor<Self>, halves: bool) -> FloatTensor<Self>;
 }
 
 /// A tensor's values in row-major order, without copying where they already are.
@@ -45,7 +49,7 @@ impl HostOps for Flex {
         let mut out = vec![0f32; b * s * heads * d];
         // One task per query position and head (`out` holds them in that order), so that even a
         // single sequence's step spreads over the cores.
-        for_each_row(&mut out, d, |unit, out| attend_head(&shape, unit / heads, unit % heads, &q, &k, &v, &mask, out));
+        for_each_row(&mut out, d, 0, |unit, out| attend_head(&shape, unit / heads, unit % heads, &q, &k, &v, &mask, out));
         FlexTensor::from_data(TensorData::new(out, [b, s, heads * d]))
     }
 
@@ -54,7 +58,7 @@ impl HostOps for Flex {
         let (gate, up) = (values(&gate), values(&up));
         let mut out = vec![0f32; gate.len()];
         const CHUNK: usize = 4096;
-        for_each_row(&mut out, CHUNK, |i, out| {
+        for_each_row(&mut out, CHUNK, ELEMENTWISE_PARALLEL_FROM, |i, out| {
             let start = i * CHUNK;
             silu_mul_into(&gate[start..start + out.len()], &up[start..start + out.len()], out);
         });
@@ -66,7 +70,7 @@ impl HostOps for Flex {
         let (x, gain) = (values(&x), values(&gain));
         let d = gain.len();
         let mut out = vec![0f32; x.len()];
-        for_each_row(&mut out, d, |row, out| {
+        for_each_row(&mut out, d, ELEMENTWISE_PARALLEL_FROM, |row, out| {
             let x = &x[row * d..(row + 1) * d];
             let mean_square = lanes_of(x, 0.0, |a, v| a + v * v, |a, b| a + b) / d as f32;
             let inverse = 1.0 / (mean_square + eps).sqrt();
@@ -76,7 +80,31 @@ impl HostOps for Flex {
         });
         FlexTensor::from_data(TensorData::new(out, shape))
     }
+
+    fn host_rope(x: FlexTensor, cos: FlexTensor, sin: FlexTensor, halves: bool) -> FlexTensor {
+        let shape = x.layout().shape().clone();
+        let [_, s, heads, d] = dims::<4>(&x);
+        let half = cos.layout().shape()[1];
+        let (x, cos, sin) = (values(&x), values(&cos), values(&sin));
+        let mut out = x.to_vec();
+        // One head of one position per row; the dimensions past `2·half` stay as copied.
+        for_each_row(&mut out, d, ELEMENTWISE_PARALLEL_FROM, |row, out| {
+            let position = row / heads % s;
+            let (cos, sin) = (&cos[position * half..][..half], &sin[position * half..][..half]);
+            let x = &x[row * d..(row + 1) * d];
+            for i in 0..half {
+                let (a, b) = if halves { (i, i + half) } else { (2 * i, 2 * i + 1) };
+                out[a] = x[a] * cos[i] - x[b] * sin[i];
+                out[b] = x[b] * cos[i] + x[a] * sin[i];
+            }
+        });
+        FlexTensor::from_data(TensorData::new(out, shape))
+    }
 }
+
+/// Values from which an elementwise operation is worth splitting over the cores (a decode step's
+/// few rows are not: a row takes well under a microsecond).
+const ELEMENTWISE_PARALLEL_FROM: usize = 1 << 16;
 
 struct Shapes {
     s: usize,
@@ -89,10 +117,13 @@ struct Shapes {
 }
 
 /// Runs `f(row_index, row)` over `out`'s rows of `width` (the last may be shorter): on all cores
-/// natively, serially in the browser.
-fn for_each_row(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+/// natively where there are at least `parallel_from` values (waking the pool costs microseconds),
+/// serially otherwise and in the browser.
+fn for_each_row(out: &mut [f32], width: usize, parallel_from: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    #[cfg(target_arch = "wasm32")]
+    let _ = parallel_from;
     #[cfg(not(target_arch = "wasm32"))]
-    if out.len() > width {
+    if out.len() > width && out.len() >= parallel_from {
         use rayon::prelude::*;
         // A few tasks per thread, not one per row: rows can be a microsecond's work.
         let per_task = out.len().div_ceil(width).div_ceil(4 * rayon::current_num_threads()).max(1);
@@ -317,6 +348,10 @@ pub fn rms_norm<const D: usize>(x: Tensor<D>, gain: &Tensor<1>, eps: f64) -> Ten
     Tensor::from_dispatch(<Dispatch as HostOps>::host_rms_norm(x.into_dispatch(), gain.clone().into_dispatch(), eps as f32))
 }
 
+pub fn rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>, halves: bool) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as HostOps>::host_rope(x.into_dispatch(), cos.clone().into_dispatch(), sin.clone().into_dispatch(), halves))
+}
+
 pub fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as HostOps>::host_silu_mul(gate.into_dispatch(), up.into_dispatch()))
 }
@@ -368,6 +403,16 @@ mod tests {
         let mean_square = x.clone().powf_scalar(2.0).mean_dim(2);
         let want = x.clone() * (mean_square + 1e-5).sqrt().recip() * gain.clone().unsqueeze::<3>();
         assert_close(rms_norm(x, &gain, 1e-5), want, "RMSNorm");
+    }
+
+    /// Both pairings, with 6 of 10 dimensions rotated (as a partial-rotary model would).
+    #[test]
+    fn rope_equals_the_generic_operations() {
+        for style in [crate::model::RopeStyle::Halves, crate::model::RopeStyle::AdjacentPairs] {
+            let (x, cos, sin) = (random([2, 3, 4, 10], 7), random([3, 3], 5), random([3, 3], 6));
+            let want = crate::model::layers::rope_generic(x.clone(), &cos, &sin, style);
+            assert_close(rope(x, &cos, &sin, style == crate::model::RopeStyle::Halves), want, &format!("RoPE {style:?}"));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ fn fused<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::runs_device_kernels(&x.device())
 }
 
-/// Whether `host_ops` runs RMSNorm, attention and SwiGLU's gate for `x` (the CPU backend, outside autodiff).
+/// Whether `host_ops` runs RMSNorm, RoPE, attention and SwiGLU's gate for `x` (the CPU backend, outside autodiff).
 #[cfg(feature = "flex")]
 fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::is_cpu(&x.device()) && !x.is_autodiff()
@@ -74,35 +74,44 @@ impl Rope {
         if fused(&x) {
             return super::device_ops::rope(x, &self.cos, &self.sin, style == RopeStyle::Halves);
         }
-        let [b, s, h, d] = x.dims();
-        let half = self.cos.dims()[1];
-        let cos = self.cos.clone().reshape([1, s, 1, half]);
-        let sin = self.sin.clone().reshape([1, s, 1, half]);
-        let rotated_dims = 2 * half;
-        let (head, tail) = if rotated_dims < d {
-            (x.clone().narrow(3, 0, rotated_dims), Some(x.narrow(3, rotated_dims, d - rotated_dims)))
-        } else {
-            (x, None)
-        };
-        let rotated = match style {
-            RopeStyle::Halves => {
-                let a = head.clone().narrow(3, 0, half);
-                let b_ = head.narrow(3, half, half);
-                Tensor::cat(vec![a.clone() * cos.clone() - b_.clone() * sin.clone(), b_ * cos + a * sin], 3)
-            }
-            RopeStyle::AdjacentPairs => {
-                let pairs = head.reshape([b, s, h, half, 2]);
-                let even = pairs.clone().narrow(4, 0, 1).reshape([b, s, h, half]);
-                let odd = pairs.narrow(4, 1, 1).reshape([b, s, h, half]);
-                let new_even = even.clone() * cos.clone() - odd.clone() * sin.clone();
-                let new_odd = even * sin + odd * cos;
-                Tensor::stack::<5>(vec![new_even, new_odd], 4).reshape([b, s, h, rotated_dims])
-            }
-        };
-        match tail {
-            Some(tail) => Tensor::cat(vec![rotated, tail], 3),
-            None => rotated,
+        #[cfg(feature = "flex")]
+        if on_host(&x) {
+            return super::host_ops::rope(x, &self.cos, &self.sin, style == RopeStyle::Halves);
         }
+        rope_generic(x, &self.cos, &self.sin, style)
+    }
+}
+
+/// RoPE in burn's generic operations (autodiff, and the reference the kernels are tested against).
+pub(super) fn rope_generic(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>, style: RopeStyle) -> Tensor<4> {
+    let [b, s, h, d] = x.dims();
+    let half = cos.dims()[1];
+    let cos = cos.clone().reshape([1, s, 1, half]);
+    let sin = sin.clone().reshape([1, s, 1, half]);
+    let rotated_dims = 2 * half;
+    let (head, tail) = if rotated_dims < d {
+        (x.clone().narrow(3, 0, rotated_dims), Some(x.narrow(3, rotated_dims, d - rotated_dims)))
+    } else {
+        (x, None)
+    };
+    let rotated = match style {
+        RopeStyle::Halves => {
+            let a = head.clone().narrow(3, 0, half);
+            let b_ = head.narrow(3, half, half);
+            Tensor::cat(vec![a.clone() * cos.clone() - b_.clone() * sin.clone(), b_ * cos + a * sin], 3)
+        }
+        RopeStyle::AdjacentPairs => {
+            let pairs = head.reshape([b, s, h, half, 2]);
+            let even = pairs.clone().narrow(4, 0, 1).reshape([b, s, h, half]);
+            let odd = pairs.narrow(4, 1, 1).reshape([b, s, h, half]);
+            let new_even = even.clone() * cos.clone() - odd.clone() * sin.clone();
+            let new_odd = even * sin + odd * cos;
+            Tensor::stack::<5>(vec![new_even, new_odd], 4).reshape([b, s, h, rotated_dims])
+        }
+    };
+    match tail {
+        Some(tail) => Tensor::cat(vec![rotated, tail], 3),
+        None => rotated,
     }
 }
 
