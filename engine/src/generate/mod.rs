@@ -128,6 +128,26 @@ fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) 
 
 /// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt.
 #[allow(clippy::too_many_arguments)]
+/// Each running sequence's next token from its row of `logits` (`None` for finished ones). Each
+/// sequence draws from its own generator, so drawing them at once (on all cores natively) gives
+/// what drawing them one after another does.
+fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts: &[&[u32]], options: &GenerateOptions) -> Vec<Option<u32>> {
+    let draw = |(i, (seq, row)): (usize, (&mut Sequence, &mut [f32]))| {
+        if seq.stop.is_some() {
+            return None;
+        }
+        // The history is only read by the repetition penalty; skip the copy when it is off.
+        let history: Vec<u32> = if options.sampling.repetition_penalty != 1.0 { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
+        Some(sample(row, &history, &options.sampling, &mut seq.rng))
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    if !options.sampling.is_greedy() {
+        use rayon::prelude::*;
+        return seqs.par_iter_mut().zip(logits.par_chunks_mut(vocab)).enumerate().map(draw).collect();
+    }
+    seqs.iter_mut().zip(logits.chunks_mut(vocab)).enumerate().map(draw).collect()
+}
+
 async fn decode(
     model: &Transformer,
     tokenizer: &Tokenizer,
@@ -151,18 +171,9 @@ async fn decode(
             }
             break;
         }
-        for (i, seq) in seqs.iter_mut().enumerate() {
-            if seq.stop.is_some() {
-                continue;
-            }
-            let row = &mut logits[i * vocab..(i + 1) * vocab];
-            // The history is only read by the repetition penalty; skip the copy when it is off.
-            let history: Vec<u32> = if options.sampling.repetition_penalty != 1.0 {
-                prompts[i].iter().chain(&seq.tokens).copied().collect()
-            } else {
-                Vec::new()
-            };
-            let token = sample(row, &history, &options.sampling, &mut seq.rng);
+        let drawn = draw_tokens(&mut seqs, &mut logits, vocab, prompts, options);
+        for (i, (seq, token)) in seqs.iter_mut().zip(drawn).enumerate() {
+            let Some(token) = token else { continue };
             seq.tokens.push(token);
             if !options.ignore_eos && tokenizer.is_stop(token) {
                 seq.stop = Some(StopReason::EndOfSequence);
