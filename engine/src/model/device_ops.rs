@@ -3,7 +3,7 @@
 //! take ~70 kernel launches per layer; a decode step is then bound by launches, not by the
 //! GPU (measured on an H200: ~2 150 launches and ~75 ms per SmolLM2 token, whatever the
 //! batch). These kernels bring a layer to ~20 launches. Each mirrors the generic form in
-//! `layers.rs`, which autodiff (training) and the CPU backend keep using.
+//! `layers.rs`, which autodiff (training) keeps using (the CPU backend has `host_ops`).
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::{DType, Shape, Tensor};

@@ -1,9 +1,11 @@
-//! RMSNorm, RoPE, attention and SwiGLU's gate as plain loops over host memory, for burn's CPU backend
-//! (flex). In a decode step burn's generic forms cost more than the work: attention's two products per
-//! head go through a general matrix-multiply whose packing dominates at a few rows (with the
-//! score matrix and mask materialised around them), and `exp` runs as a library call per value.
-//! Here each query row is one pass over its keys and values, and `exp` is a polynomial that
-//! vectorises. Each mirrors the generic form in `layers.rs`, which autodiff (training) keeps.
+//! RMSNorm, RoPE, attention and SwiGLU's gate as plain loops over host memory, for burn's CPU
+//! backend (flex). In a decode step burn's generic forms cost more than the work: attention's two
+//! products per head go through a general matrix-multiply whose packing dominates at a few rows
+//! (with the score matrix and mask materialised around them), `exp` is a library call per value,
+//! and RMSNorm and RoPE build several temporaries each. Here attention is one pass per query
+//! position and head over its keys and values, `exp` is a polynomial that vectorises, and the
+//! others are one pass over their rows. Each mirrors the generic form in `layers.rs`, which
+//! autodiff (training) keeps.
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::{Tensor, TensorData};

@@ -12,7 +12,8 @@ fn fused<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::runs_device_kernels(&x.device())
 }
 
-/// Whether `host_ops` runs RMSNorm, RoPE, attention and SwiGLU's gate for `x` (the CPU backend, outside autodiff).
+/// Whether `host_ops` runs RMSNorm, RoPE, attention and SwiGLU's gate for `x` (the CPU backend,
+/// outside autodiff).
 #[cfg(feature = "flex")]
 fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
     crate::backend::is_cpu(&x.device()) && !x.is_autodiff()
@@ -257,7 +258,7 @@ pub struct Attention {
 /// (lavapipe, SmolLM2: prefill 25.6 tok/s fused, 33.9 through products).
 const FUSED_ATTENTION_MAX_QUERIES: usize = 16;
 
-/// Query positions up to which the CPU runs attention as one pass per query (`host_ops`);
+/// Query positions up to which the CPU runs attention as one pass per query and head (`host_ops`);
 /// prefill and scoring keep the matrix products, which suit many queries.
 #[cfg(feature = "flex")]
 const HOST_ATTENTION_MAX_QUERIES: usize = 16;
