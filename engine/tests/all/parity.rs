@@ -177,11 +177,12 @@ fn integer_products_against_exact_f32(model: &str, fixture_name: &str) {
 }
 
 /// How far the integer-activation products may move a logit from the exact f32 ones. Observed on
-/// SmolLM2 (Qwen2 stays near 0.01): 0.0178, 0.0194 and 0.0213 after three changes that only
+/// SmolLM2 (Qwen2 stays near 0.01): 0.0178, 0.0194, 0.0213 and 0.0170 after changes that only
 /// reorder exact sums (the tile kernel, the rounding's vectorised form, attention's own loops):
 /// a value next to a rounding step lands on either side of it, and SmolLM2's outlier-dominated
-/// blocks make each step large. 8-bit rounding moves the same logits by up to 3.1.
-const MAX_INTEGER_DIFF: f32 = 0.03;
+/// blocks make each step large. 8-bit rounding moves the same logits by up to 3.1. A change
+/// that reorders sums can cross this limit without being wrong; check the exact-f32 tests first.
+const MAX_INTEGER_DIFF: f32 = 0.02;
 
 #[test]
 fn integer_products_stay_near_exact_f32_on_cpu() {
