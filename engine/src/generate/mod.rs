@@ -126,8 +126,6 @@ fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) 
     Ok(())
 }
 
-/// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt.
-#[allow(clippy::too_many_arguments)]
 /// Each running sequence's next token from its row of `logits` (`None` for finished ones). Each
 /// sequence draws from its own generator, so drawing them at once (on all cores natively) gives
 /// what drawing them one after another does.
@@ -148,6 +146,8 @@ fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts:
     seqs.iter_mut().zip(logits.chunks_mut(vocab)).enumerate().map(draw).collect()
 }
 
+/// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt.
+#[allow(clippy::too_many_arguments)]
 async fn decode(
     model: &Transformer,
     tokenizer: &Tokenizer,
