@@ -16,6 +16,12 @@ pub struct Args {
     /// One JSON object on one line instead of the table.
     #[arg(long)]
     json: bool,
+    /// A trained verifier adapter (`train-verifier`) for the model, run as an extra low-rank term.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// Fold the adapter into dense f32 copies of the projections it adapts instead.
+    #[arg(long, requires = "adapter")]
+    merge_adapter: bool,
 }
 
 #[derive(Serialize)]
@@ -28,6 +34,8 @@ struct Report {
     peak_mem_mb: f64,
     backend: String,
     model: String,
+    adapter: &'static str,
+    weights_mib: f64,
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
@@ -41,7 +49,11 @@ fn peak_mem_mb() -> f64 {
 
 pub fn run(args: Args) -> Result<()> {
     let origin = Instant::now();
-    let lm = crate::generate::load(&args.model, None, &args.backend)?;
+    let mut lm = crate::generate::load(&args.model, None, &args.backend)?;
+    if let Some(path) = &args.adapter {
+        let adapter = crate::train::load_adapter(path, &args.model, &lm)?;
+        if args.merge_adapter { adapter.merge_into(&mut lm.model)? } else { adapter.attach(&mut lm.model)? }
+    }
     let load_s = origin.elapsed().as_secs_f64();
     let now = || origin.elapsed().as_secs_f64();
     let speeds = pollster::block_on(cotnpot_engine::bench::measure(&lm.model, args.steps, &now))?;
@@ -54,6 +66,12 @@ pub fn run(args: Args) -> Result<()> {
         peak_mem_mb: peak_mem_mb(),
         backend: args.backend.clone(),
         model: args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        adapter: match (&args.adapter, args.merge_adapter) {
+            (None, _) => "none",
+            (Some(_), false) => "low-rank",
+            (Some(_), true) => "merged",
+        },
+        weights_mib: lm.model.device_bytes() as f64 / (1 << 20) as f64,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -66,7 +84,8 @@ pub fn run(args: Args) -> Result<()> {
         println!("decode batch 8      {:.2} tok/s (summed)", report.decode_tok_s_batch8);
         println!("score 8×256         {:.2} s", report.score_8x256_s);
         println!("peak memory         {:.0} MiB", report.peak_mem_mb);
-        println!("weights on device   {:.1} MiB", lm.model.device_bytes() as f64 / (1 << 20) as f64);
+        println!("adapter             {}", report.adapter);
+        println!("weights on device   {:.1} MiB", report.weights_mib);
     }
     Ok(())
 }

@@ -8,7 +8,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 pub use file::{AdapterError, BaseModel};
 
 use crate::generate::Rng;
-use crate::model::{Block, ModelConfig, Transformer};
+use crate::model::{Block, Linear, ModelConfig, Transformer};
+use crate::quant::Weight;
 
 /// The extra low-rank path of one projection.
 #[derive(Debug, Clone)]
@@ -81,15 +82,15 @@ impl LoraTarget {
         }
     }
 
-    pub(crate) fn slot(self, block: &mut Block) -> &mut Option<Lora> {
+    pub(crate) fn linear(self, block: &mut Block) -> &mut Linear {
         match self {
-            Self::Q => &mut block.attn.q.lora,
-            Self::K => &mut block.attn.k.lora,
-            Self::V => &mut block.attn.v.lora,
-            Self::O => &mut block.attn.o.lora,
-            Self::Gate => &mut block.ffn.gate.lora,
-            Self::Up => &mut block.ffn.up.lora,
-            Self::Down => &mut block.ffn.down.lora,
+            Self::Q => &mut block.attn.q,
+            Self::K => &mut block.attn.k,
+            Self::V => &mut block.attn.v,
+            Self::O => &mut block.attn.o,
+            Self::Gate => &mut block.ffn.gate,
+            Self::Up => &mut block.ffn.up,
+            Self::Down => &mut block.ffn.down,
         }
     }
 }
@@ -184,7 +185,23 @@ impl Adapter {
         model.detach_adapter();
         let scale = self.config.scale();
         for w in &self.weights {
-            *w.target.slot(&mut model.blocks[w.layer]) = Some(Lora { a: w.a.clone(), b: w.b.clone(), scale });
+            w.target.linear(&mut model.blocks[w.layer]).lora = Some(Lora { a: w.a.clone(), b: w.b.clone(), scale });
+        }
+        Ok(())
+    }
+
+    /// Folds the adapter into the model's weights instead: each adapted projection becomes the
+    /// dense f32 matrix `W + (α/r)·B·A`. No extra products per step, but those projections
+    /// leave their quantized form (4 bytes per weight), and the model no longer serves as its
+    /// own unadapted base.
+    pub fn merge_into(&self, model: &mut Transformer) -> Result<(), AdapterError> {
+        self.check(&model.config)?;
+        model.detach_adapter();
+        let scale = self.config.scale();
+        for w in &self.weights {
+            let linear = w.target.linear(&mut model.blocks[w.layer]);
+            let update = w.b.clone().matmul(w.a.clone()) * scale;
+            linear.weight = Weight::Dense(linear.weight.to_dense() + update);
         }
         Ok(())
     }

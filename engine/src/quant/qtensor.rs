@@ -157,6 +157,12 @@ impl QuantTensor {
         gathered.select(0, Tensor::from_data(TensorData::new(source, [n]), &device))
     }
 
+    /// The whole matrix expanded to f32: `[rows, cols]`.
+    pub fn expand_all(&self) -> Tensor<2> {
+        let parts: Vec<Tensor<2>> = self.blocks.iter().map(|b| self.expand_block_rows(b, 0, b.rows)).collect();
+        Tensor::cat(parts, 0)
+    }
+
     /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, expanding a bounded block of rows at a time.
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
         #[cfg(feature = "wgpu")]
@@ -247,6 +253,15 @@ impl Weight {
         y.reshape([b, s, out])
     }
 
+    /// The weight as a dense f32 matrix `[out, in]` on its device.
+    pub fn to_dense(&self) -> Tensor<2> {
+        match self {
+            Weight::Dense(w) => w.clone(),
+            Weight::Quant(q) => q.expand_all(),
+            Weight::Host { weight, device, .. } => Tensor::from_data(TensorData::new(weight.expand_rows(0, weight.rows()), [weight.rows(), weight.cols()]), device),
+        }
+    }
+
     /// Embedding rows for token ids (checked against the vocabulary by the caller).
     pub fn embed(&self, ids: &[u32], device: &Device) -> Tensor<2> {
         match self {
@@ -295,6 +310,7 @@ mod tests {
             let w = decoded.to_f32();
             let q = QuantTensor::new(ty, &decoded, rows, cols, &device);
             assert_close(&values(q.expand_block_rows(&q.blocks[0], 0, rows)), &w, &format!("{ty:?} expanded"));
+            assert_close(&values(Weight::Quant(q.clone()).to_dense()), &w, &format!("{ty:?} as a dense weight"));
             let block = &q.blocks[0];
             let generic = q.expand_generic(block.codes.clone(), block.scales.clone(), block.offsets.clone());
             assert_close(&values(generic), &w, &format!("{ty:?} expanded by generic operations"));

@@ -214,6 +214,23 @@ fn adapter_file_round_trips_and_rejects_bad_input() {
 }
 
 #[test]
+fn merged_adapter_computes_what_the_attached_one_does() {
+    let model = tiny_model(6);
+    let adapter = tiny_adapter(&model);
+    let logits = |m: &Transformer| values(m.logits(m.hidden(&[1, 5, 9, 3], 1, &mut m.new_cache())));
+    let (mut attached, mut merged) = (model.clone(), model.clone());
+    adapter.attach(&mut attached).unwrap();
+    adapter.merge_into(&mut merged).unwrap();
+    assert!(merged.blocks.iter().flat_map(|b| [&b.attn.q, &b.attn.v, &b.ffn.down]).all(|l| l.lora.is_none()));
+    let (base, attached, merged) = (logits(&model), logits(&attached), logits(&merged));
+    let largest_change = base.iter().zip(&attached).map(|(b, a)| (b - a).abs()).fold(0.0, f32::max);
+    assert!(largest_change > 1e-2, "the adapter barely changes the model ({largest_change}): the comparison would prove nothing");
+    for (i, (m, a)) in merged.iter().zip(&attached).enumerate() {
+        assert!((m - a).abs() <= 1e-5 * (1.0 + a.abs()), "logit {i}: merged {m}, attached {a}");
+    }
+}
+
+#[test]
 fn resuming_from_a_checkpoint_continues_exactly() {
     let model = tiny_model(4);
     let adapter = tiny_adapter(&model);
