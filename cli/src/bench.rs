@@ -34,8 +34,6 @@ struct Report {
     peak_mem_mb: f64,
     backend: String,
     model: String,
-    adapter: &'static str,
-    weights_mib: f64,
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
@@ -66,15 +64,17 @@ pub fn run(args: Args) -> Result<()> {
         peak_mem_mb: peak_mem_mb(),
         backend: args.backend.clone(),
         model: args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        adapter: match (&args.adapter, args.merge_adapter) {
-            (None, _) => "none",
-            (Some(_), false) => "low-rank",
-            (Some(_), true) => "merged",
-        },
-        weights_mib: lm.model.device_bytes() as f64 / (1 << 20) as f64,
     };
+    let adapter = match (&args.adapter, args.merge_adapter) {
+        (None, _) => "none",
+        (Some(_), false) => "low-rank",
+        (Some(_), true) => "merged",
+    };
+    let weights_mib = lm.model.device_bytes() as f64 / (1 << 20) as f64;
     if args.json {
+        // Other tools read exactly the fields on stdout; the rest is a diagnostic.
         println!("{}", serde_json::to_string(&report)?);
+        eprintln!("adapter: {adapter}; weights on device: {weights_mib:.1} MiB");
     } else {
         println!("model               {}", report.model);
         println!("backend             {}", report.backend);
@@ -84,8 +84,8 @@ pub fn run(args: Args) -> Result<()> {
         println!("decode batch 8      {:.2} tok/s (summed)", report.decode_tok_s_batch8);
         println!("score 8×256         {:.2} s", report.score_8x256_s);
         println!("peak memory         {:.0} MiB", report.peak_mem_mb);
-        println!("adapter             {}", report.adapter);
-        println!("weights on device   {:.1} MiB", report.weights_mib);
+        println!("adapter             {adapter}");
+        println!("weights on device   {weights_mib:.1} MiB");
     }
     Ok(())
 }
