@@ -193,7 +193,7 @@ impl Adapter {
     /// Folds the adapter into the model's weights instead: each adapted projection becomes the
     /// dense f32 matrix `W + (α/r)·B·A`. No extra products per step, but those projections
     /// leave their quantized form (4 bytes per weight), and the model no longer serves as its
-    /// own unadapted base.
+    /// own unadapted base. Call it on the base: a second merge would add the update again.
     pub fn merge_into(&self, model: &mut Transformer) -> Result<(), AdapterError> {
         self.check(&model.config)?;
         model.detach_adapter();
