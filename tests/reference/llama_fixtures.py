@@ -8,7 +8,6 @@ import json
 import sys
 
 import numpy as np
-from llama_cpp import Llama
 
 TOP = 20
 CONTINUATION = 64
@@ -32,13 +31,10 @@ PROMPTS = [
 ]
 
 
-def main(model_path, corpus_path, out):
-    llm = Llama(model_path=model_path, n_ctx=1024, n_batch=512, n_threads=2, logits_all=True,
-                verbose=False, seed=0)
-    with open(corpus_path) as f:
-        corpus = json.load(f)
-    tokens = [llm.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in corpus]
-
+def prompt_fixtures(llm, top_n=TOP, digits=None):
+    """For each prompt: llama.cpp's ids, the top-`top_n` logits at every position and the greedy
+    continuation of CONTINUATION tokens (logits rounded to `digits` decimals when given)."""
+    rounded = (lambda x: float(x)) if digits is None else (lambda x: round(float(x), digits))
     prompts = []
     for text in PROMPTS:
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
@@ -47,8 +43,8 @@ def main(model_path, corpus_path, out):
         scores = np.array(llm.scores[: len(ids)], dtype=np.float32)
         top = []
         for row in scores:
-            idx = np.argsort(-row, kind="stable")[:TOP]
-            top.append({"ids": [int(i) for i in idx], "logits": [float(row[i]) for i in idx]})
+            idx = np.argsort(-row, kind="stable")[:top_n]
+            top.append({"ids": [int(i) for i in idx], "logits": [rounded(row[i]) for i in idx]})
         greedy = []
         last = scores[-1]
         for _ in range(CONTINUATION):
@@ -57,7 +53,22 @@ def main(model_path, corpus_path, out):
             llm.eval([nxt])
             last = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
         prompts.append({"text": text, "ids": [int(i) for i in ids], "top": top, "greedy": greedy})
+    return prompts
 
+
+def open_model(model_path):
+    from llama_cpp import Llama
+
+    return Llama(model_path=model_path, n_ctx=1024, n_batch=512, n_threads=2, logits_all=True,
+                 verbose=False, seed=0)
+
+
+def main(model_path, corpus_path, out):
+    llm = open_model(model_path)
+    with open(corpus_path) as f:
+        corpus = json.load(f)
+    tokens = [llm.tokenize(s.encode("utf-8"), add_bos=False, special=True) for s in corpus]
+    prompts = prompt_fixtures(llm)
     with open(out, "w") as f:
         json.dump({"model": model_path.split("/")[-1], "tokenizer": tokens, "prompts": prompts}, f)
 

@@ -6,4 +6,5 @@ mod generation;
 mod gguf_files;
 mod tokenizer;
 mod parity;
+mod random_models;
 mod verifier;

@@ -22,24 +22,24 @@ const NEAR_TIE: f32 = 0.5;
 
 /// Largest |ours − exact f32 reference|: both compute in f32, in different summation orders
 /// (observed: 1.0e-4 SmolLM2, 5e-5 Qwen2).
-const MAX_F32_DIFF: f32 = 1e-3;
+pub const MAX_F32_DIFF: f32 = 1e-3;
 
-fn ids(v: &serde_json::Value) -> Vec<u32> {
+pub fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
-fn floats(v: &serde_json::Value) -> Vec<f32> {
+pub fn floats(v: &serde_json::Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
-fn all_logits(lm: &LanguageModel, prompt: &[u32]) -> Vec<Vec<f32>> {
+pub fn all_logits(lm: &LanguageModel, prompt: &[u32]) -> Vec<Vec<f32>> {
     let mut cache = lm.model.new_cache();
     let logits = lm.model.logits(lm.model.hidden(prompt, 1, &mut cache));
     let flat = logits.into_data().try_into_vec::<f32>().unwrap();
     flat.chunks(lm.model.config.vocab).map(<[f32]>::to_vec).collect()
 }
 
-fn top_k(row: &[f32], k: usize) -> Vec<u32> {
+pub fn top_k(row: &[f32], k: usize) -> Vec<u32> {
     let mut idx: Vec<u32> = (0..row.len() as u32).collect();
     idx.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
     idx.truncate(k);
@@ -56,7 +56,7 @@ fn top5_swaps(row: &[f32], want_ids: &[u32], want_logits: &[f32]) -> Vec<(u32, O
         .collect()
 }
 
-fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
+pub fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
     let options = GenerateOptions { max_tokens: tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: true };
     // Decoded as a batch of two: both rows must agree, which checks the batched path too.
     let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, prompt, 2, &options, &mut |_| {}, &|| false)).unwrap();
@@ -64,17 +64,37 @@ fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
     out[0].tokens.clone()
 }
 
-fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Limit) {
-    let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
-    let golden = fixture(fixture_name);
-    let prompts = &golden["prompts"].as_array().unwrap()[..limit.prompts];
+/// How a model's logits and greedy continuations compare with llama.cpp's fixture.
+pub struct Agreement {
+    pub max_diff: f32,
+    pub mean_diff: f64,
+    pub compared: usize,
+    pub near_ties: usize,
+    pub identical: usize,
+    pub prompts: usize,
+    pub divergences: Vec<String>,
+}
+
+impl std::fmt::Display for Agreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "max |logit diff| {:.4}, mean {:.4} over {}; {} top-5 near-tie swaps; greedy identical {}/{}; divergences {:?}",
+            self.max_diff, self.mean_diff, self.compared, self.near_ties, self.identical, self.prompts, self.divergences
+        )
+    }
+}
+
+/// `lm` against llama.cpp's fixture prompts (ids, top logits at every position, greedy
+/// continuation): every top-5 difference and every greedy divergence must be a near-tie.
+pub fn llama_cpp_agreement(model: &str, lm: &LanguageModel, prompts: &[serde_json::Value], greedy_tokens: usize) -> Agreement {
     let (mut max_diff, mut sum_diff, mut compared) = (0f32, 0f64, 0usize);
     let mut near_ties = 0;
     let mut identical = 0;
     let mut divergences = Vec::new();
     for p in prompts {
         let prompt = ids(&p["ids"]);
-        for (pos, (row, want)) in all_logits(&lm, &prompt).iter().zip(p["top"].as_array().unwrap()).enumerate() {
+        for (pos, (row, want)) in all_logits(lm, &prompt).iter().zip(p["top"].as_array().unwrap()).enumerate() {
             let (want_ids, want_logits) = (ids(&want["ids"]), floats(&want["logits"]));
             for (id, l) in want_ids.iter().zip(&want_logits) {
                 let diff = (row[*id as usize] - l).abs();
@@ -93,27 +113,30 @@ fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Lim
             }
         }
 
-        let want = ids(&p["greedy"])[..limit.greedy_tokens].to_vec();
-        let ours = greedy(&lm, &prompt, want.len());
+        let want = ids(&p["greedy"])[..greedy_tokens].to_vec();
+        let ours = greedy(lm, &prompt, want.len());
         match ours.iter().zip(&want).position(|(a, b)| a != b) {
             None => identical += 1,
             Some(at) => {
                 // Same prefix up to `at`; there our model must find llama.cpp's pick a near-tie.
                 let context: Vec<u32> = prompt.iter().chain(&want[..at]).copied().collect();
-                let last = all_logits(&lm, &context).pop().unwrap();
+                let last = all_logits(lm, &context).pop().unwrap();
                 let gap = last[ours[at] as usize] - last[want[at] as usize];
                 assert!(gap <= NEAR_TIE, "{model}: greedy diverges at token {at} of {:?} by {gap} (not a near-tie)", p["text"]);
                 divergences.push(format!("token {at} (gap {gap:.3})"));
             }
         }
     }
-    eprintln!(
-        "{model} vs llama.cpp: max |logit diff| {max_diff:.4}, mean {:.4} over {compared}; {near_ties} top-5 near-tie swaps; \
-         greedy identical {identical}/{}; divergences {divergences:?}",
-        sum_diff / compared as f64,
-        prompts.len()
-    );
-    assert!(max_diff <= MAX_LOGIT_DIFF, "{model}: max |logit diff| {max_diff}");
+    Agreement { max_diff, mean_diff: sum_diff / compared as f64, compared, near_ties, identical, prompts: prompts.len(), divergences }
+}
+
+fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Limit) {
+    let lm = LanguageModel::load(&model_file(model), None, &device).unwrap();
+    let golden = fixture(fixture_name);
+    let prompts = &golden["prompts"].as_array().unwrap()[..limit.prompts];
+    let agreement = llama_cpp_agreement(model, &lm, prompts, limit.greedy_tokens);
+    eprintln!("{model} vs llama.cpp: {agreement}");
+    assert!(agreement.max_diff <= MAX_LOGIT_DIFF, "{model}: max |logit diff| {}", agreement.max_diff);
 }
 
 fn against_exact_f32(model: &str, fixture_name: &str, device: Device, limit: Limit) {
@@ -231,7 +254,7 @@ fn qwen2_matches_exact_f32_on_cpu() {
 }
 
 /// One wgpu runtime per process (burn initialises it once).
-fn wgpu_device() -> Device {
+pub fn wgpu_device() -> Device {
     static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
     DEVICE.get_or_init(|| pollster::block_on(cotnpot_engine::backend::wgpu()).expect("a wgpu adapter (CI installs Mesa's lavapipe)")).clone()
 }
