@@ -77,25 +77,28 @@ def forward(meta, w, ids):
     return x @ head.T
 
 
+def reference_prompt(meta, w, ids, top_n=20, continuation=32, digits=None):
+    """The top-`top_n` logits at every position of `ids` and its greedy continuation."""
+    rounded = (lambda x: float(x)) if digits is None else (lambda x: round(float(x), digits))
+    logits = forward(meta, w, np.array(ids))
+    top = []
+    for row in logits:
+        idx = np.argsort(-row, kind="stable")[:top_n]
+        top.append({"ids": [int(i) for i in idx], "logits": [rounded(row[i]) for i in idx]})
+    ids, greedy = list(ids), []
+    for _ in range(int(continuation)):
+        nxt = int(np.argmax(logits[-1]))
+        greedy.append(nxt)
+        ids.append(nxt)
+        logits = forward(meta, w, np.array(ids))
+    return {"top": top, "greedy": greedy}
+
+
 def main(model, fixture, out, n=3, continuation=32):
     meta, w = load(model)
     with open(fixture) as f:
         prompts = json.load(f)["prompts"][: int(n)]
-    result = []
-    for p in prompts:
-        logits = forward(meta, w, np.array(p["ids"]))
-        top = []
-        for row in logits:
-            idx = np.argsort(-row, kind="stable")[:20]
-            top.append({"ids": [int(i) for i in idx], "logits": [float(row[i]) for i in idx]})
-        ids = list(p["ids"])
-        greedy = []
-        for _ in range(int(continuation)):
-            nxt = int(np.argmax(logits[-1]))
-            greedy.append(nxt)
-            ids.append(nxt)
-            logits = forward(meta, w, np.array(ids))
-        result.append({"ids": p["ids"], "top": top, "greedy": greedy})
+    result = [{"ids": p["ids"], **reference_prompt(meta, w, p["ids"], continuation=continuation)} for p in prompts]
     with open(out, "w") as f:
         json.dump({"prompts": result}, f)
 

@@ -6,9 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from numpy_forward import forward, load
+from numpy_forward import load, reference_prompt
 
 TOP = 10
 CONTINUATION = 64
@@ -20,20 +18,8 @@ def main(fixture, models, out):
     result = {}
     for path in models:
         meta, w = load(path)
-        prompts = []
-        for p in golden[Path(path).name]["prompts"]:
-            logits = forward(meta, w, np.array(p["ids"]))
-            top = []
-            for row in logits:
-                idx = np.argsort(-row, kind="stable")[:TOP]
-                top.append({"ids": [int(i) for i in idx], "logits": [round(float(row[i]), 5) for i in idx]})
-            ids, greedy = list(p["ids"]), []
-            for _ in range(CONTINUATION):
-                nxt = int(np.argmax(logits[-1]))
-                greedy.append(nxt)
-                ids.append(nxt)
-                logits = forward(meta, w, np.array(ids))
-            prompts.append({"ids": p["ids"], "top": top, "greedy": greedy})
+        prompts = [{"ids": p["ids"], **reference_prompt(meta, w, p["ids"], TOP, CONTINUATION, digits=5)}
+                   for p in golden[Path(path).name]["prompts"]]
         result[Path(path).name] = {"prompts": prompts}
     with open(out, "w") as f:
         json.dump(result, f, separators=(",", ":"))

@@ -25,19 +25,27 @@ const MODELS: [(&str, f32); 5] = [
     ("random-llama-f16.gguf", 0.05),
 ];
 
-fn load(name: &str, device: &Device) -> LanguageModel {
+/// The fixtures' greedy continuations are checked whole.
+const GREEDY_TOKENS: usize = 64;
+
+/// `expected_bytes`: the size llama.cpp's fixture recorded for the file.
+fn load(name: &str, expected_bytes: u64, device: &Device) -> LanguageModel {
     let bytes = std::fs::read(repo().join("tests/fixtures/random-models").join(name)).unwrap();
-    let want = &fixture("random-models/llama_cpp.json")[name];
-    assert_eq!(bytes.len() as u64, want["bytes"].as_u64().unwrap(), "{name}: not the file the fixtures were made from");
+    assert_eq!(bytes.len() as u64, expected_bytes, "{name}: not the file the fixtures were made from");
     LanguageModel::load(&GgufFile::from_bytes(bytes).unwrap(), None, device).unwrap()
+}
+
+fn recorded_bytes(llama_cpp: &serde_json::Value, name: &str) -> u64 {
+    llama_cpp[name]["bytes"].as_u64().unwrap()
 }
 
 /// Against the exact f32 forward pass (numpy over gguf-py's dequantised weights): the same top-5
 /// at every position and the same greedy continuations, logits within `MAX_F32_DIFF`.
 fn check_against_exact_f32(device: &Device) {
     let golden = fixture("random-models/exact_f32.json");
+    let llama_cpp = fixture("random-models/llama_cpp.json");
     for (name, _) in MODELS {
-        let mut lm = load(name, device);
+        let mut lm = load(name, recorded_bytes(&llama_cpp, name), device);
         lm.model.set_cpu_activations(CpuActivations::F32);
         let mut max_diff = 0f32;
         for p in golden[name]["prompts"].as_array().unwrap() {
@@ -56,16 +64,16 @@ fn check_against_exact_f32(device: &Device) {
     }
 }
 
-fn check_against_llama_cpp(device: &Device, greedy_tokens: usize) {
+fn check_against_llama_cpp(device: &Device) {
     let golden = fixture("random-models/llama_cpp.json");
     for (name, max_logit_diff) in MODELS {
-        let lm = load(name, device);
+        let lm = load(name, recorded_bytes(&golden, name), device);
         let prompts = golden[name]["prompts"].as_array().unwrap();
         for p in prompts {
             let text = p["text"].as_str().unwrap();
             assert_eq!(lm.tokenizer.encode_plain(text).unwrap(), ids(&p["ids"]), "{name}: token ids of {text:?}");
         }
-        let agreement = llama_cpp_agreement(name, &lm, prompts, greedy_tokens);
+        let agreement = llama_cpp_agreement(name, &lm, prompts, GREEDY_TOKENS);
         eprintln!("{name} vs llama.cpp: {agreement}");
         assert!(agreement.max_diff <= max_logit_diff, "{name}: max |logit diff| {}", agreement.max_diff);
     }
@@ -83,10 +91,10 @@ fn random_weight_models_match_exact_f32_on_wgpu() {
 
 #[test]
 fn random_weight_models_match_llama_cpp_on_cpu() {
-    check_against_llama_cpp(&Device::flex(), 64);
+    check_against_llama_cpp(&Device::flex());
 }
 
 #[test]
 fn random_weight_models_match_llama_cpp_on_wgpu() {
-    check_against_llama_cpp(&wgpu_device(), 64);
+    check_against_llama_cpp(&wgpu_device());
 }
