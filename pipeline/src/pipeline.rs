@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cotnpot_engine::generate::{GenerateOptions, Generated, SamplingParams, generate, generate_each};
+use cotnpot_engine::generate::{GenerateOptions, Generated, SamplingParams, TokenEvent, generate, generate_each, generate_with_greedy};
 use cotnpot_engine::score::score;
 use cotnpot_engine::{EngineError, LanguageModel};
 use serde::{Deserialize, Serialize};
@@ -38,8 +38,8 @@ impl Default for Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
+    /// The N samples and, as one more row of their batch, the greedy continuation.
     Sample,
-    Greedy,
     Translate,
     Run,
     Filter,
@@ -101,19 +101,18 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         let reasoner = self.models.reasoner;
         let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
 
+        // The greedy baseline is one more row of the sampling batch: one prefill, one decoding loop.
         on_event(Event::Stage { stage: Stage::Sample });
         let sampling = SamplingParams { temperature: s.temperature, top_p: s.top_p, top_k: 0, min_p: 0.0, seed: s.seed, ..SamplingParams::default() };
         let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false };
-        let solutions = generate(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut |e| on_event(Event::Token { cand: e.seq, text: e.text.to_string() }), cancelled).await?;
+        let mut on_token = |e: TokenEvent| {
+            let text = e.text.to_string();
+            on_event(if e.seq < s.n { Event::Token { cand: e.seq, text } } else { Event::GreedyToken { text } })
+        };
+        let (solutions, greedy) = generate_with_greedy(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut on_token, cancelled).await?;
         check(cancelled)?;
+        let greedy = &greedy;
         lap(&mut timings.sample);
-
-        on_event(Event::Stage { stage: Stage::Greedy });
-        let greedy_options = GenerateOptions { sampling: SamplingParams::greedy(), ..options.clone() };
-        let greedy = generate(&reasoner.model, &reasoner.tokenizer, &prompt, 1, &greedy_options, &mut |e| on_event(Event::GreedyToken { text: e.text.to_string() }), cancelled).await?;
-        check(cancelled)?;
-        let greedy = &greedy[0];
-        lap(&mut timings.greedy);
 
         let answers: Vec<Option<Answer>> = solutions.iter().map(|g| self.answer_of(problem, &g.text)).collect();
         for (cand, a) in answers.iter().enumerate() {

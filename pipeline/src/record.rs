@@ -30,8 +30,9 @@ pub struct CandidateRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
+    /// The N samples and the greedy continuation, one batch (records before that kept a separate
+    /// `greedy` time, which reading them ignores).
     pub sample: f64,
-    pub greedy: f64,
     pub pot: f64,
     pub run: f64,
     pub filter: f64,

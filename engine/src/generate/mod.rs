@@ -79,7 +79,31 @@ pub async fn generate(
     let logits: Vec<f32> = first.iter().copied().cycle().take(n * model.config.vocab).collect();
     let cache = cache.expand_batch(n);
     let prompts = vec![prompt; n];
-    decode(model, tokenizer, &prompts, cache, logits, options, on_token, cancelled).await
+    decode(model, tokenizer, &prompts, cache, logits, options, n, on_token, cancelled).await
+}
+
+/// `generate` of `n` samples plus, as one more row of the same batch, the greedy continuation
+/// (its token events carry `seq == n`): one prefill and one decoding loop for both. Each sample
+/// draws exactly what `generate` draws for it, and the greedy row computes what a batch of one
+/// would.
+pub async fn generate_with_greedy(
+    model: &Transformer,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    n: usize,
+    options: &GenerateOptions,
+    on_token: &mut dyn FnMut(TokenEvent),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(Vec<Generated>, Generated), EngineError> {
+    check_prompt(prompt, options, model)?;
+    let mut cache = model.new_cache();
+    let first = to_vec(model.last_logits(prompt, 1, &mut cache)).await?;
+    let logits: Vec<f32> = first.iter().copied().cycle().take((n + 1) * model.config.vocab).collect();
+    let cache = cache.expand_batch(n + 1);
+    let prompts = vec![prompt; n + 1];
+    let mut rows = decode(model, tokenizer, &prompts, cache, logits, options, n, on_token, cancelled).await?;
+    let greedy = rows.pop().expect("the greedy row");
+    Ok((rows, greedy))
 }
 
 /// Continues each of several different prompts once, all in one batch (row `i` of the result
@@ -111,7 +135,8 @@ pub async fn generate_each(
     let mut cache = model.new_padded_cache(padding);
     let logits = to_vec(model.last_logits(&ids, prompts.len(), &mut cache)).await?;
     let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    decode(model, tokenizer, &prompts, cache, logits, options, on_token, cancelled).await
+    let n = prompts.len();
+    decode(model, tokenizer, &prompts, cache, logits, options, n, on_token, cancelled).await
 }
 
 fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) -> Result<(), EngineError> {
@@ -126,17 +151,19 @@ fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) 
     Ok(())
 }
 
-/// Each running sequence's next token from its row of `logits` (`None` for finished ones). Each
-/// sequence draws from its own generator, so drawing them at once (on all cores natively) gives
-/// what drawing them one after another does.
-fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts: &[&[u32]], options: &GenerateOptions) -> Vec<Option<u32>> {
+/// Each running sequence's next token from its row of `logits` (`None` for finished ones); rows
+/// from `sampled_rows` on decode greedily. Each sequence draws from its own generator, so drawing
+/// them at once (on all cores natively) gives what drawing them one after another does.
+fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts: &[&[u32]], options: &GenerateOptions, sampled_rows: usize) -> Vec<Option<u32>> {
+    let greedy = SamplingParams::greedy();
     let draw = |(i, (seq, row)): (usize, (&mut Sequence, &mut [f32]))| {
         if seq.stop.is_some() {
             return None;
         }
+        let sampling = if i < sampled_rows { &options.sampling } else { &greedy };
         // The history is only read by the repetition penalty; skip the copy when it is off.
-        let history: Vec<u32> = if options.sampling.repetition_penalty != 1.0 { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
-        Some(sample(row, &history, &options.sampling, &mut seq.rng))
+        let history: Vec<u32> = if sampling.repetition_penalty != 1.0 { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
+        Some(sample(row, &history, sampling, &mut seq.rng))
     };
     #[cfg(not(target_arch = "wasm32"))]
     if !options.sampling.is_greedy() {
@@ -146,7 +173,8 @@ fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts:
     seqs.iter_mut().zip(logits.chunks_mut(vocab)).enumerate().map(draw).collect()
 }
 
-/// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt.
+/// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt;
+/// the first `sampled_rows` rows sample with `options.sampling`, the rest decode greedily.
 #[allow(clippy::too_many_arguments)]
 async fn decode(
     model: &Transformer,
@@ -155,6 +183,7 @@ async fn decode(
     mut cache: crate::model::KvCache,
     mut logits: Vec<f32>,
     options: &GenerateOptions,
+    sampled_rows: usize,
     on_token: &mut dyn FnMut(TokenEvent),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Generated>, EngineError> {
@@ -171,7 +200,7 @@ async fn decode(
             }
             break;
         }
-        let drawn = draw_tokens(&mut seqs, &mut logits, vocab, prompts, options);
+        let drawn = draw_tokens(&mut seqs, &mut logits, vocab, prompts, options, sampled_rows);
         for (i, (seq, token)) in seqs.iter_mut().zip(drawn).enumerate() {
             let Some(token) = token else { continue };
             seq.tokens.push(token);

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use cotnpot_engine::generate::{GenerateOptions, SamplingParams, StopReason, generate, generate_each};
+use cotnpot_engine::generate::{GenerateOptions, SamplingParams, StopReason, generate, generate_each, generate_with_greedy};
 use cotnpot_engine::quant::CpuActivations;
 use cotnpot_engine::score::score;
 use cotnpot_engine::{Device, EngineError, LanguageModel};
@@ -129,4 +129,20 @@ fn scores_equal_log_softmax_of_a_plain_forward() {
             assert!((got[j] - want).abs() < 1e-3, "token {j}: {} vs {want}", got[j]);
         }
     }
+}
+
+#[test]
+fn greedy_row_in_the_sampling_batch_changes_nothing() {
+    let lm = smollm();
+    let prompt = lm.tokenizer.encode(&lm.chat_prompt(None, "Tell me a story about a cat.").unwrap()).unwrap();
+    let options = sampled(3, 16);
+    let mut streamed = vec![0usize; 4];
+    let (samples, greedy) = pollster::block_on(generate_with_greedy(&lm.model, &lm.tokenizer, &prompt, 3, &options, &mut |e| streamed[e.seq] += 1, &|| false)).unwrap();
+    let alone = pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 3, &options, &mut |_| {}, &|| false)).unwrap();
+    let greedy_options = GenerateOptions { sampling: SamplingParams::greedy(), ..options.clone() };
+    let greedy_alone = pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 1, &greedy_options, &mut |_| {}, &|| false)).unwrap();
+    assert_eq!(samples.iter().map(|g| &g.tokens).collect::<Vec<_>>(), alone.iter().map(|g| &g.tokens).collect::<Vec<_>>());
+    assert_eq!(greedy.tokens, greedy_alone[0].tokens);
+    assert_ne!(greedy.tokens, samples[0].tokens, "the greedy row does not sample");
+    assert_eq!(streamed, [16, 16, 16, 16], "every row streams its tokens under its own index");
 }
