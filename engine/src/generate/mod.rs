@@ -72,14 +72,7 @@ pub async fn generate(
     on_token: &mut dyn FnMut(TokenEvent),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Generated>, EngineError> {
-    check_prompt(prompt, options, model)?;
-    let mut cache = model.new_cache();
-    let prefill = model.last_logits(prompt, 1, &mut cache);
-    let first = to_vec(prefill).await?;
-    let logits: Vec<f32> = first.iter().copied().cycle().take(n * model.config.vocab).collect();
-    let cache = cache.expand_batch(n);
-    let prompts = vec![prompt; n];
-    decode(model, tokenizer, &prompts, cache, logits, options, n, on_token, cancelled).await
+    continue_prompt(model, tokenizer, prompt, n, n, options, on_token, cancelled).await
 }
 
 /// `generate` of `n` samples plus, as one more row of the same batch, the greedy continuation
@@ -95,15 +88,31 @@ pub async fn generate_with_greedy(
     on_token: &mut dyn FnMut(TokenEvent),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(Vec<Generated>, Generated), EngineError> {
+    let mut rows = continue_prompt(model, tokenizer, prompt, n + 1, n, options, on_token, cancelled).await?;
+    let greedy = rows.pop().expect("the greedy row");
+    Ok((rows, greedy))
+}
+
+/// `rows` continuations of one prompt, prefilled once: the first `sampled_rows` sample, the rest
+/// decode greedily.
+#[allow(clippy::too_many_arguments)]
+async fn continue_prompt(
+    model: &Transformer,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    rows: usize,
+    sampled_rows: usize,
+    options: &GenerateOptions,
+    on_token: &mut dyn FnMut(TokenEvent),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Vec<Generated>, EngineError> {
     check_prompt(prompt, options, model)?;
     let mut cache = model.new_cache();
     let first = to_vec(model.last_logits(prompt, 1, &mut cache)).await?;
-    let logits: Vec<f32> = first.iter().copied().cycle().take((n + 1) * model.config.vocab).collect();
-    let cache = cache.expand_batch(n + 1);
-    let prompts = vec![prompt; n + 1];
-    let mut rows = decode(model, tokenizer, &prompts, cache, logits, options, n, on_token, cancelled).await?;
-    let greedy = rows.pop().expect("the greedy row");
-    Ok((rows, greedy))
+    let logits: Vec<f32> = first.iter().copied().cycle().take(rows * model.config.vocab).collect();
+    let cache = cache.expand_batch(rows);
+    let prompts = vec![prompt; rows];
+    decode(model, tokenizer, &prompts, cache, logits, options, sampled_rows, on_token, cancelled).await
 }
 
 /// Continues each of several different prompts once, all in one batch (row `i` of the result
