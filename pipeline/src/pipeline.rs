@@ -111,7 +111,6 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         };
         let (solutions, greedy) = generate_with_greedy(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut on_token, cancelled).await?;
         check(cancelled)?;
-        let greedy = &greedy;
         lap(&mut timings.sample);
 
         let answers: Vec<Option<Answer>> = solutions.iter().map(|g| self.answer_of(problem, &g.text)).collect();
@@ -173,7 +172,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             correct,
         };
         let candidates: Vec<CandidateRecord> = solutions.iter().enumerate().map(|(i, g)| record(i, g, &answers[i], judged[i])).collect();
-        let greedy_record = record(usize::MAX, greedy, &greedy_answer, judged[s.n]);
+        let greedy_record = record(usize::MAX, &greedy, &greedy_answer, judged[s.n]);
         let chosen = strategy_choices(&picks);
         let mut picks_by_name = BTreeMap::new();
         let mut correct = BTreeMap::new();
