@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cotnpot_engine::generate::{GenerateOptions, Generated, SamplingParams, TokenEvent, generate, generate_each, generate_with_greedy};
+use cotnpot_engine::generate::{GenerateOptions, Generated, SamplingParams, StopReason, TokenEvent, generate, generate_each, generate_with_greedy};
 use cotnpot_engine::score::score;
 use cotnpot_engine::{EngineError, LanguageModel};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,8 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         // The greedy baseline is one more row of the sampling batch: one prefill, one decoding loop.
         on_event(Event::Stage { stage: Stage::Sample });
         let sampling = SamplingParams { temperature: s.temperature, top_p: s.top_p, top_k: 0, min_p: 0.0, seed: s.seed, ..SamplingParams::default() };
-        let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false };
+        let log_probs = self.verifier_is_reasoner();
+        let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false, log_probs };
         let mut on_token = |e: TokenEvent| {
             let text = e.text.to_string();
             on_event(if e.seq < s.n { Event::Token { cand: e.seq, text } } else { Event::GreedyToken { text } })
@@ -217,7 +218,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         let reasoner = self.models.reasoner;
         let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
         let sampling = SamplingParams { temperature: s.temperature, top_p: s.top_p, top_k: 0, min_p: 0.0, seed: s.seed, ..SamplingParams::default() };
-        let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false };
+        let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false, log_probs: false };
         let solutions = generate(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut |_| {}, cancelled).await?;
         check(cancelled)?;
         let sample_seconds = (self.now)() - start;
@@ -303,6 +304,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             sampling: SamplingParams::greedy(),
             stop_strings: vec![],
             ignore_eos: false,
+            log_probs: false,
         };
         let replies = generate_each(&coder.model, &coder.tokenizer, &prompts, &options, &mut |_| {}, cancelled).await?;
         let mut programs = vec![None; solutions.len()];
@@ -343,8 +345,20 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         }
     }
 
-    /// The verifier's mean log-probability of each solution's tokens given the question.
+    /// Whether the verifier slot holds the reasoner itself (no trained verifier loaded).
+    fn verifier_is_reasoner(&self) -> bool {
+        std::ptr::eq(self.models.verifier, self.models.reasoner)
+    }
+
+    /// The verifier's mean log-probability of each solution's tokens given the question. When
+    /// the verifier is the reasoner, sampling already computed them (same model, same prompt,
+    /// the very tokens drawn), so they are read from the samples instead of a second forward pass.
     async fn scores(&self, problem: &Problem, solutions: &[Generated]) -> Result<Vec<Option<f64>>, PipelineError> {
+        if self.verifier_is_reasoner()
+            && let Some(scores) = solutions.iter().map(recorded_score).collect::<Option<Vec<_>>>()
+        {
+            return Ok(scores);
+        }
         let verifier = self.models.verifier;
         let prompt = verifier.tokenizer.encode(&verifier.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
         let continuations: Vec<Vec<u32>> = solutions.iter().map(|g| verifier.tokenizer.encode_plain(&g.text)).collect::<Result<_, _>>()?;
@@ -364,6 +378,18 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             }
         }
     }
+}
+
+/// A sample's mean token log-probability as recorded while it was drawn (`Some(None)` for an
+/// empty solution), over the tokens its text is made of: not a closing end-of-sequence token.
+/// `None` when it has no record, or when a stop string cut its text short of its tokens.
+fn recorded_score(g: &Generated) -> Option<Option<f64>> {
+    if g.log_probs.len() != g.tokens.len() || g.stop == StopReason::StopString {
+        return None;
+    }
+    let text_tokens = if g.stop == StopReason::EndOfSequence { g.tokens.len() - 1 } else { g.tokens.len() };
+    let log_probs = &g.log_probs[..text_tokens];
+    Some((!log_probs.is_empty()).then(|| log_probs.iter().map(|&x| x as f64).sum::<f64>() / log_probs.len() as f64))
 }
 
 /// The gold answer as a record holds it: the answer, or for code problems the tests.

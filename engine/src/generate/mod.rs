@@ -21,6 +21,11 @@ pub struct GenerateOptions {
     pub stop_strings: Vec<String>,
     /// Keep going past end-of-sequence tokens (as llama.cpp's `ignore_eos`).
     pub ignore_eos: bool,
+    /// Record each drawn token's log-probability under the model's own distribution (before
+    /// temperature, truncation or penalties) in `Generated::log_probs`: a verifier that is the
+    /// generating model itself then needs no second forward pass.
+    #[serde(default)]
+    pub log_probs: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +41,10 @@ pub struct Generated {
     pub tokens: Vec<u32>,
     pub text: String,
     pub stop: StopReason,
+    /// `log p(tokens[j] | prompt, tokens[<j])` for every token, when the options asked for them;
+    /// empty otherwise.
+    #[serde(default)]
+    pub log_probs: Vec<f32>,
 }
 
 /// One newly generated token of sequence `seq`, with the text it added.
@@ -48,6 +57,7 @@ pub struct TokenEvent<'a> {
 
 struct Sequence {
     tokens: Vec<u32>,
+    log_probs: Vec<f32>,
     text: String,
     stop: Option<StopReason>,
     rng: Rng,
@@ -163,7 +173,7 @@ fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) 
 /// Each running sequence's next token from its row of `logits` (`None` for finished ones); rows
 /// from `sampled_rows` on decode greedily. Each sequence draws from its own generator, so drawing
 /// them at once (on all cores natively) gives what drawing them one after another does.
-fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts: &[&[u32]], options: &GenerateOptions, sampled_rows: usize) -> Vec<Option<u32>> {
+fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts: &[&[u32]], options: &GenerateOptions, sampled_rows: usize) -> Vec<Option<(u32, f32)>> {
     let greedy = SamplingParams::greedy();
     let draw = |(i, (seq, row)): (usize, (&mut Sequence, &mut [f32]))| {
         if seq.stop.is_some() {
@@ -171,8 +181,14 @@ fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts:
         }
         let sampling = if i < sampled_rows { &options.sampling } else { &greedy };
         // The history is only read by the repetition penalty; skip the copy when it is off.
-        let history: Vec<u32> = if sampling.repetition_penalty != 1.0 { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
-        Some(sample(row, &history, sampling, &mut seq.rng))
+        let penalised = sampling.repetition_penalty != 1.0;
+        let history: Vec<u32> = if penalised { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
+        // `sample` changes the row only through the repetition penalty.
+        let log_z = options.log_probs.then(|| log_sum_exp(row));
+        let raw = (options.log_probs && penalised).then(|| row.to_vec());
+        let token = sample(row, &history, sampling, &mut seq.rng);
+        let log_prob = log_z.map_or(f32::NAN, |log_z| raw.as_deref().unwrap_or(row)[token as usize] - log_z);
+        Some((token, log_prob))
     };
     #[cfg(not(target_arch = "wasm32"))]
     if !options.sampling.is_greedy() {
@@ -199,7 +215,7 @@ async fn decode(
     let vocab = model.config.vocab;
     let n = prompts.len();
     let mut seqs: Vec<Sequence> = (0..n)
-        .map(|i| Sequence { tokens: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) })
+        .map(|i| Sequence { tokens: Vec::new(), log_probs: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) })
         .collect();
 
     for step in 0..options.max_tokens {
@@ -210,9 +226,12 @@ async fn decode(
             break;
         }
         let drawn = draw_tokens(&mut seqs, &mut logits, vocab, prompts, options, sampled_rows);
-        for (i, (seq, token)) in seqs.iter_mut().zip(drawn).enumerate() {
-            let Some(token) = token else { continue };
+        for (i, (seq, drawn)) in seqs.iter_mut().zip(drawn).enumerate() {
+            let Some((token, log_prob)) = drawn else { continue };
             seq.tokens.push(token);
+            if options.log_probs {
+                seq.log_probs.push(log_prob);
+            }
             if !options.ignore_eos && tokenizer.is_stop(token) {
                 seq.stop = Some(StopReason::EndOfSequence);
                 continue;
@@ -247,6 +266,17 @@ async fn decode(
             text: s.text,
             stop: s.stop.unwrap_or(StopReason::MaxTokens),
             tokens: s.tokens,
+            log_probs: s.log_probs,
         })
         .collect())
+}
+
+/// `ln Σ exp(l)` over a row of logits, accumulated in f64 (the vocabulary runs to 150k entries).
+fn log_sum_exp(row: &[f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return max;
+    }
+    let sum: f64 = row.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    (max as f64 + sum.ln()) as f32
 }

@@ -30,6 +30,19 @@ pub trait QuantOps: Backend {
         group: u32,
     ) -> FloatTensor<Self>;
 
+    /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, each invocation a block of the output held in
+    /// registers; `None` on devices with plane operations (GPUs), which take the plane kernel
+    /// for few rows and burn's matmul on expanded weights for many.
+    #[allow(clippy::too_many_arguments)]
+    fn quant_matmul_tile(
+        x: FloatTensor<Self>,
+        codes: IntTensor<Self>,
+        scales: FloatTensor<Self>,
+        offsets: FloatTensor<Self>,
+        bits: u32,
+        group: u32,
+    ) -> Option<FloatTensor<Self>>;
+
     /// `W` as f32 `[rows, cols]`.
     fn quant_expand(codes: IntTensor<Self>, scales: FloatTensor<Self>, offsets: FloatTensor<Self>, bits: u32, group: u32) -> FloatTensor<Self>;
 }
@@ -146,6 +159,106 @@ fn quant_matmul_t_plane_kernel(
     }
 }
 
+/// A `tile_rows × tile_x` block of `x · Wᵀ` per invocation: each weight is decoded once for
+/// `tile_x` rows of `x`, and each value of `x` read once for `tile_rows` weights. Neighbouring
+/// invocations take neighbouring weight rows of the same rows of `x`, so their reads of `x`
+/// are the same addresses. Rows past the end are clamped for reading and not written.
+#[cube(launch_unchecked)]
+fn quant_matmul_tile_kernel(
+    x: &[f32],
+    codes: &[u32],
+    scales: &[f32],
+    offsets: &[f32],
+    out: &mut [f32],
+    n: usize,
+    rows: usize,
+    cols: usize,
+    #[comptime] tile_rows: usize,
+    #[comptime] tile_x: usize,
+    #[comptime] bits: u32,
+    #[comptime] group: usize,
+) {
+    let per_word = comptime!((32 / bits) as usize);
+    let words_per_group = comptime!(group / per_word);
+    let mask = comptime!(((1u64 << bits) - 1) as u32);
+    let words = cols / per_word;
+    let groups = cols / group;
+    let row_blocks = (rows + tile_rows - 1) / tile_rows;
+    let index = ABSOLUTE_POS;
+    let row0 = (index % row_blocks) * tile_rows;
+    let x0 = (index / row_blocks) * tile_x;
+    if x0 >= n {
+        terminate!();
+    }
+    let mut row_at = Array::<usize>::new(tile_rows);
+    #[unroll]
+    for r in 0..tile_rows {
+        let mut row = row0 + r;
+        if row >= rows {
+            row = rows - 1;
+        }
+        row_at[r] = row;
+    }
+    let mut x_at = Array::<usize>::new(tile_x);
+    #[unroll]
+    for t in 0..tile_x {
+        let mut xr = x0 + t;
+        if xr >= n {
+            xr = n - 1;
+        }
+        x_at[t] = xr * cols;
+    }
+    let mut acc = Array::<f32>::new(comptime!(tile_rows * tile_x));
+    #[unroll]
+    for i in 0..comptime!(tile_rows * tile_x) {
+        acc[i] = 0.0;
+    }
+    let mut scale = Array::<f32>::new(tile_rows);
+    let mut offset = Array::<f32>::new(tile_rows);
+    let mut word = Array::<u32>::new(tile_rows);
+    let mut xs = Array::<f32>::new(tile_x);
+    for g in 0..groups {
+        #[unroll]
+        for r in 0..tile_rows {
+            scale[r] = scales[row_at[r] * groups + g];
+            offset[r] = offsets[row_at[r] * groups + g];
+        }
+        #[unroll]
+        for k in 0..words_per_group {
+            let w = g * words_per_group + k;
+            #[unroll]
+            for r in 0..tile_rows {
+                word[r] = codes[row_at[r] * words + w];
+            }
+            #[unroll]
+            for s in 0..per_word {
+                let c = w * per_word + s;
+                #[unroll]
+                for t in 0..tile_x {
+                    xs[t] = x[x_at[t] + c];
+                }
+                #[unroll]
+                for r in 0..tile_rows {
+                    let weight = f32::cast_from((word[r] >> comptime!(s as u32 * bits)) & mask) * scale[r] + offset[r];
+                    #[unroll]
+                    for t in 0..tile_x {
+                        acc[comptime!(r * tile_x + t)] += weight * xs[t];
+                    }
+                }
+            }
+        }
+    }
+    #[unroll]
+    for r in 0..tile_rows {
+        #[unroll]
+        for t in 0..tile_x {
+            if row0 + r < rows && x0 + t < n {
+                out[(x0 + t) * rows + row0 + r] = acc[comptime!(r * tile_x + t)];
+            }
+        }
+    }
+}
+
 #[cube(launch_unchecked)]
 fn quant_expand_kernel(codes: &[u32], scales: &[f32], offsets: &[f32], out: &mut [f32], rows: usize, cols: usize, #[comptime] bits: u32, #[comptime] group: usize) {
     let per_word = comptime!((32 / bits) as usize);
@@ -258,6 +371,41 @@ impl QuantOps for CubeBackend {
         out
     }
 
+    fn quant_matmul_tile(x: CubeTensor, codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> Option<CubeTensor> {
+        let (tile_rows, most_x) = product_tile(&x.client)?;
+        check_operands(&codes, &scales, &offsets, bits, group);
+        assert_eq!(x.dtype, DType::F32, "the tiled product takes f32 activations");
+        let (x, codes, scales, offsets) = (into_contiguous(x), into_contiguous(codes), into_contiguous(scales), into_contiguous(offsets));
+        let [n, cols] = dims2(&x);
+        let [rows, _] = dims2(&codes);
+        let client = x.client.clone();
+        let out = empty_device_dtype(client.clone(), x.device.clone(), Shape::new([n, rows]), DType::F32);
+        let tile_x = most_x.min(n);
+        let threads = rows.div_ceil(tile_rows) * n.div_ceil(tile_x);
+        let cube_dim = CubeDim::new(&client, threads);
+        let cube_count = calculate_cube_count_elemwise(&client, threads, cube_dim);
+        unsafe {
+            quant_matmul_tile_kernel::launch_unchecked(
+                &client,
+                cube_count,
+                cube_dim,
+                x.into_buffer_arg(),
+                codes.into_buffer_arg(),
+                scales.into_buffer_arg(),
+                offsets.into_buffer_arg(),
+                out.clone().into_buffer_arg(),
+                n,
+                rows,
+                cols,
+                tile_rows,
+                tile_x,
+                bits,
+                group as usize,
+            )
+        }
+        Some(out)
+    }
+
     fn quant_expand(codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> CubeTensor {
         check_operands(&codes, &scales, &offsets, bits, group);
         let (codes, scales, offsets) = (into_contiguous(codes), into_contiguous(scales), into_contiguous(offsets));
@@ -297,6 +445,44 @@ pub fn matmul_t(x: Tensor<2>, codes: &Tensor<2, Int>, scales: &Tensor<2>, offset
         bits,
         group as u32,
     ))
+}
+
+/// `x · Wᵀ` through the tiled kernel where the device takes it (see `product_tile`).
+pub fn matmul_tile(x: Tensor<2>, codes: &Tensor<2, Int>, scales: &Tensor<2>, offsets: &Tensor<2>, bits: u32, group: usize) -> Option<Tensor<2>> {
+    <burn::backend::Dispatch as QuantOps>::quant_matmul_tile(
+        x.into_dispatch(),
+        codes.clone().into_dispatch(),
+        scales.clone().into_dispatch(),
+        offsets.clone().into_dispatch(),
+        bits,
+        group as u32,
+    )
+    .map(Tensor::from_dispatch)
+}
+
+/// Weight rows × (at most) rows of `x` per invocation of the tiled product. Chosen on lavapipe
+/// (`prefill_product_speed`): at 64 rows of `x`, 16×2 and 16×4 ran 1.6–2.5× faster than
+/// expanding to f32 and burn's matmul, 1×8 and 1×16 (the per-row kernel's shape) 2–3× slower;
+/// at 5 rows, 16×1 and 16×2 ran 2–3.5× faster than the per-row kernel.
+const PRODUCT_TILE: (usize, usize) = (16, 2);
+
+/// The tiled product's shape on devices without plane operations (the CPU-emulated GPUs:
+/// lavapipe, SwiftShader); `None` on the others. `COTNPOT_PRODUCT_TILE=off` or `=RxT` (at run
+/// time natively, at build time for wasm) overrides it, for measuring.
+fn product_tile(client: &cubecl::client::Client) -> Option<(usize, usize)> {
+    static CHOSEN: std::sync::OnceLock<Option<Option<(usize, usize)>>> = std::sync::OnceLock::new();
+    let chosen = CHOSEN.get_or_init(|| {
+        let wanted = std::env::var("COTNPOT_PRODUCT_TILE").ok().or(option_env!("COTNPOT_PRODUCT_TILE").map(String::from))?;
+        if wanted == "off" {
+            return Some(None);
+        }
+        let (r, t) = wanted.split_once('x')?;
+        Some(Some((r.parse().ok()?, t.parse().ok()?)))
+    });
+    match chosen {
+        Some(forced) => *forced,
+        None => fixed_plane_size(client).is_none().then_some(PRODUCT_TILE),
+    }
 }
 
 /// The quantized rows as f32 `[rows, cols]`, in one kernel.

@@ -163,12 +163,19 @@ impl QuantTensor {
         Tensor::cat(parts, 0)
     }
 
-    /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`, expanding a bounded block of rows at a time.
+    /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`: on a device, through its quantized kernels
+    /// (the tiled one on CPU-emulated GPUs; on GPUs the plane kernel for few rows); elsewhere,
+    /// or for many rows on a GPU, expanding a bounded block of rows at a time.
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
         #[cfg(feature = "wgpu")]
-        if x.dims()[0] <= FUSED_MAX_ROWS && crate::backend::runs_device_kernels(&x.device()) {
-            let parts = self.blocks.iter().map(|b| super::device_kernel::matmul_t(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group));
-            return columns(parts.collect());
+        if crate::backend::runs_device_kernels(&x.device()) {
+            if let Some(parts) = self.blocks.iter().map(|b| super::device_kernel::matmul_tile(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group)).collect() {
+                return columns(parts);
+            }
+            if x.dims()[0] <= FUSED_MAX_ROWS {
+                let parts = self.blocks.iter().map(|b| super::device_kernel::matmul_t(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group));
+                return columns(parts.collect());
+            }
         }
         let chunk = (EXPAND_ELEMENTS / self.cols).max(1);
         let mut parts = Vec::new();
@@ -296,6 +303,39 @@ mod tests {
         }
     }
 
+    /// Product speed on the test device, for choosing `PRODUCT_TILE`: `M` rows of `x` (64 by
+    /// default) by two Q4_1 matrices of SmolLM2's MLP shapes; `COTNPOT_PRODUCT_TILE=off` or `RxT`
+    /// picks the kernel. `cargo test -p cotnpot-engine --lib -- --ignored prefill_product_speed --nocapture`
+    #[test]
+    #[ignore]
+    fn prefill_product_speed() {
+        let device = crate::backend::test_wgpu();
+        let mut rng = crate::generate::Rng::new(9, 0);
+        let ty = TensorType::Q4_1;
+        let m: usize = std::env::var("M").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+        for (rows, cols) in [(1536, 576), (576, 1536)] {
+            let decoded = decode_blocks(ty, &random_blocks(ty, rows * cols / ty.block_elements() as usize, 2));
+            let w = decoded.to_f32();
+            let q = QuantTensor::new(ty, &decoded, rows, cols, &device);
+            let x: Vec<f32> = (0..m * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
+            let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [m, cols]), &device);
+            let _ = values(q.matmul_t(xt.clone()));
+            let start = std::time::Instant::now();
+            let reps = 3;
+            let mut y = Vec::new();
+            for _ in 0..reps {
+                y = values(q.matmul_t(xt.clone()));
+            }
+            let ms = start.elapsed().as_secs_f64() * 1000.0 / reps as f64;
+            let check = [(0, 0), (m - 1, rows - 1), (m / 2, rows / 3)];
+            for (b, r) in check {
+                let want: f32 = (0..cols).map(|c| x[b * cols + c] * w[r * cols + c]).sum();
+                assert!((y[b * rows + r] - want).abs() <= 1e-3 * (1.0 + want.abs()), "{b},{r}: {} vs {want}", y[b * rows + r]);
+            }
+            eprintln!("{:?} m={m} {rows}x{cols}: {ms:.1} ms ({:.2} GMAC/s)", std::env::var("COTNPOT_PRODUCT_TILE").ok(), (m * rows * cols) as f64 / ms / 1e6);
+        }
+    }
+
     /// The device kernels (fused product, one-pass expansion) against the host-decoded weights, on
     /// every block format, at the batch sizes the fused product takes and one past them, and on
     /// a tall matrix (70 000 rows). The generic expansion (autodiff) too.
@@ -317,11 +357,16 @@ mod tests {
             let ids = [rows as u32 - 1, 0, 5, 5, 33];
             let want: Vec<f32> = ids.iter().flat_map(|&r| w[r as usize * cols..(r as usize + 1) * cols].to_vec()).collect();
             assert_close(&values(q.select_rows(&ids)), &want, &format!("{ty:?} rows"));
-            for n in [1, 3, FUSED_MAX_ROWS, FUSED_MAX_ROWS + 1] {
+            for n in [1, 3, FUSED_MAX_ROWS, FUSED_MAX_ROWS + 1, 40] {
                 let x: Vec<f32> = (0..n * cols).map(|_| rng.next_f64() as f32 - 0.5).collect();
-                let y = values(q.matmul_t(Tensor::from_data(TensorData::new(x.clone(), [n, cols]), &device)));
+                let xt = Tensor::from_data(TensorData::new(x.clone(), [n, cols]), &device);
                 let want: Vec<f32> = (0..n).flat_map(|b| (0..rows).map(move |r| (b, r))).map(|(b, r)| (0..cols).map(|c| x[b * cols + c] * w[r * cols + c]).sum()).collect();
-                assert_close(&y, &want, &format!("{ty:?} n={n} product"));
+                assert_close(&values(q.matmul_t(xt.clone())), &want, &format!("{ty:?} n={n} product"));
+                // Whichever kernel the device chose above, the few-row kernel too.
+                if n <= FUSED_MAX_ROWS {
+                    let fused = columns(q.blocks.iter().map(|b| super::super::device_kernel::matmul_t(xt.clone(), &b.codes, &b.scales, &b.offsets, q.bits, q.group)).collect());
+                    assert_close(&values(fused), &want, &format!("{ty:?} n={n} few-row product"));
+                }
             }
         }
     }

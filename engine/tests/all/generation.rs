@@ -20,6 +20,7 @@ fn sampled(seed: u64, max_tokens: usize) -> GenerateOptions {
         sampling: SamplingParams { temperature: 0.9, seed, ..SamplingParams::default() },
         stop_strings: vec![],
         ignore_eos: true,
+        log_probs: false,
     }
 }
 
@@ -145,4 +146,31 @@ fn greedy_row_in_the_sampling_batch_changes_nothing() {
     assert_eq!(greedy.tokens, greedy_alone[0].tokens);
     assert_ne!(greedy.tokens, samples[0].tokens, "the greedy row does not sample");
     assert_eq!(streamed, [16, 16, 16, 16], "every row streams its tokens under its own index");
+}
+
+/// The log-probs recorded while drawing are what scoring the drawn tokens computes (the verifier
+/// reads them instead of a second pass when it is the generating model), for sampled rows, with
+/// a repetition penalty (recorded before it), and for the greedy row.
+#[test]
+fn recorded_log_probs_equal_scoring_the_drawn_tokens() {
+    let lm = smollm();
+    let prompt = lm.tokenizer.encode(&lm.chat_prompt(None, "What is 12 times 7?").unwrap()).unwrap();
+    let plain = GenerateOptions { log_probs: true, ..sampled(11, 24) };
+    let penalised = GenerateOptions { sampling: SamplingParams { repetition_penalty: 1.3, ..plain.sampling.clone() }, ..plain.clone() };
+    for options in [plain, penalised] {
+        let (samples, greedy) = pollster::block_on(generate_with_greedy(&lm.model, &lm.tokenizer, &prompt, 2, &options, &mut |_| {}, &|| false)).unwrap();
+        let rows: Vec<_> = samples.into_iter().chain([greedy]).collect();
+        let scored = pollster::block_on(score(&lm.model, &prompt, &rows.iter().map(|g| g.tokens.clone()).collect::<Vec<_>>())).unwrap();
+        let mut largest = 0f32;
+        for (g, want) in rows.iter().zip(&scored) {
+            assert_eq!(g.log_probs.len(), g.tokens.len());
+            for (j, (got, want)) in g.log_probs.iter().zip(want).enumerate() {
+                assert!((got - want).abs() < 0.02, "token {j}: recorded {got}, scored {want}");
+                largest = largest.max((got - want).abs());
+            }
+        }
+        eprintln!("recorded vs scored log-probs, repetition penalty {}: max |difference| {largest}", options.sampling.repetition_penalty);
+    }
+    let unrecorded = pollster::block_on(generate(&lm.model, &lm.tokenizer, &prompt, 1, &sampled(11, 4), &mut |_| {}, &|| false)).unwrap();
+    assert!(unrecorded[0].log_probs.is_empty(), "recorded only when asked");
 }

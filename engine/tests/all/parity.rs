@@ -57,7 +57,7 @@ fn top5_swaps(row: &[f32], want_ids: &[u32], want_logits: &[f32]) -> Vec<(u32, O
 }
 
 pub fn greedy(lm: &LanguageModel, prompt: &[u32], tokens: usize) -> Vec<u32> {
-    let options = GenerateOptions { max_tokens: tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: true };
+    let options = GenerateOptions { max_tokens: tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: true, log_probs: false };
     // Decoded as a batch of two: both rows must agree, which checks the batched path too.
     let out = pollster::block_on(generate(&lm.model, &lm.tokenizer, prompt, 2, &options, &mut |_| {}, &|| false)).unwrap();
     assert_eq!(out[0].tokens, out[1].tokens, "the two rows of a greedy batch differ");
