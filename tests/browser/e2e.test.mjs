@@ -210,8 +210,13 @@ test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () 
 
 // The maths path: the coder (here the reasoner itself) turns each solution into a program, which
 // runs in Pyodide, and the filter compares its printed result with the solution's answer. (GSM8K
-// word problems take the same path; their prompts need two tiles, see SHORT_MATHS.)
+// word problems take the same path; their prompts need two tiles, see SHORT_MATHS.) The verifier
+// slot goes back to the reasoner itself, whose scores are the log-probs recorded while sampling
+// (the N=4 test above scored with the trained adapter's forward pass).
 test("a maths problem: each solution gets a program from the coder, run in Pyodide and filtered", { timeout: 30 * MINUTE }, async () => {
+  await byTest("role-verifier").locator("select").selectOption("same");
+  await byTest("load-verifier").click();
+  await byTest("status-verifier").filter({ hasText: MODEL }).filter({ hasNotText: "trained verifier" }).waitFor({ timeout: MINUTE });
   await byTest("samples").selectOption({ index: sampleOption("math", SHORT_MATHS) });
   assert.equal(await byTest("question").inputValue(), "Evaluate $\\log_264$.");
   assert.equal(await byTest("gold").inputValue(), "6");

@@ -32,7 +32,9 @@ const PYTHON_TIMEOUT_MS: u32 = 10_000;
 const PROGRESS_EVERY_MS: f64 = 100.0;
 
 struct Loaded {
-    model: LanguageModel,
+    /// Shared, not copied, by a role that is the same as another: the pipeline tells a verifier
+    /// that is the reasoner itself by identity, and then reuses sampling's log-probs.
+    model: Rc<LanguageModel>,
     name: String,
     /// Of the GGUF file: an adapter names the base it was trained on by this.
     sha256: String,
@@ -248,7 +250,7 @@ impl Engine {
         drop(file);
         let weights_mb = model.model.device_bytes() as f64 / 1e6;
         let architecture = architecture(&model);
-        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: name.clone(), sha256, rides_on: None }));
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model: Rc::new(model), name: name.clone(), sha256, rides_on: None }));
         send(&FromEngine::Loaded { role, name, bytes: size, seconds: now() - started, weights_mb, architecture });
     }
 
@@ -283,14 +285,14 @@ impl Engine {
                 format!("{name} was trained on {} (sha256 {}…), but the {} is {} (sha256 {}…)", adapter.base.file, &adapter.base.sha256.get(..12).unwrap_or(""), base.label().to_lowercase(), loaded.name, &loaded.sha256[..12]),
             );
         }
-        let mut model = loaded.model.clone();
+        let mut model = LanguageModel::clone(&loaded.model);
         if let Err(e) = adapter.attach(&mut model.model) {
             return fail(ErrorKind::Model, Some(role), format!("{name}: {e}"));
         }
         let weights_mb = model.model.device_bytes() as f64 / 1e6;
         let architecture = architecture(&model);
         let label = format!("{} + trained verifier {name}", loaded.name);
-        self.models.borrow_mut().insert(role, Rc::new(Loaded { model, name: label.clone(), sha256: loaded.sha256.clone(), rides_on: Some(base) }));
+        self.models.borrow_mut().insert(role, Rc::new(Loaded { model: Rc::new(model), name: label.clone(), sha256: loaded.sha256.clone(), rides_on: Some(base) }));
         send(&FromEngine::Loaded { role, name: label, bytes: bytes.len() as f64, seconds: now() - started, weights_mb, architecture });
     }
 
@@ -332,7 +334,7 @@ impl Engine {
             Ok(ids) => ids,
             Err(e) => return fail(ErrorKind::Run, None, e),
         };
-        let options = GenerateOptions { max_tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: false };
+        let options = GenerateOptions { max_tokens, sampling: SamplingParams::greedy(), stop_strings: vec![], ignore_eos: false, log_probs: false };
         let started = now();
         let mut first = None;
         let result = generate(&lm.model, &lm.tokenizer, &ids, 1, &options, &mut |_| {
