@@ -164,12 +164,16 @@ impl QuantTensor {
     }
 
     /// `x · Wᵀ` for `x: [n, cols]` → `[n, rows]`: on a device, through its quantized kernels
-    /// (the tiled one on CPU-emulated GPUs; on GPUs the plane kernel for few rows); elsewhere,
+    /// (the tiled one for two rows or more on CPU-emulated GPUs; the few-row kernel for one row,
+    /// and on GPUs for up to `FUSED_MAX_ROWS`); elsewhere,
     /// or for many rows on a GPU, expanding a bounded block of rows at a time.
     pub fn matmul_t(&self, x: Tensor<2>) -> Tensor<2> {
         #[cfg(feature = "wgpu")]
         if crate::backend::runs_device_kernels(&x.device()) {
-            if let Some(parts) = self.blocks.iter().map(|b| super::device_kernel::matmul_tile(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group)).collect() {
+            // One row stays on the few-row kernel: on SwiftShader it decoded 2.09 tokens/s
+            // where the tiled kernel gave 1.23 (BENCHMARKS.md, the tiled product).
+            if x.dims()[0] > 1
+                && let Some(parts) = self.blocks.iter().map(|b| super::device_kernel::matmul_tile(x.clone(), &b.codes, &b.scales, &b.offsets, self.bits, self.group)).collect() {
                 return columns(parts);
             }
             if x.dims()[0] <= FUSED_MAX_ROWS {
