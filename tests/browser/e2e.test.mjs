@@ -15,8 +15,7 @@ const llamaCpp = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2.json
 const exactF32 = JSON.parse(readFileSync(join(root, "tests/fixtures/smollm2_f32.json"), "utf8"));
 const MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const MINUTE = 60_000;
-// SwiftShader makes prompts slow (on a 2-core machine a Solve's first token took 215 s for a
-// 114-token GSM8K prompt), so the solving tests take the shortest bundled problem the path allows.
+// SwiftShader runs the engine on the CPU: the solving tests keep their generations short.
 const samples = JSON.parse(readFileSync(join(root, "public/samples.json"), "utf8"));
 // The option for a bundled sample (option 0 is the picker's placeholder).
 function sampleOption(task, question) {
@@ -26,6 +25,8 @@ function sampleOption(task, question) {
 }
 // A MATH-500 problem with a number for an answer, 57 prompt tokens in SmolLM2's chat template.
 const SHORT_MATHS = "Evaluate $\\log_264$.";
+// The GSM8K word problem the maths test solves (bundled; 114 prompt tokens).
+const WORD_PROBLEM = /^Janet’s ducks lay 16 eggs per day/;
 
 let served, browser, context, page;
 
@@ -167,9 +168,7 @@ test("the verifier slot takes the trained adapter on top of the reasoner; a brok
 });
 
 // The page's pipeline on an MBPP problem: every candidate's reply is its program, run in Pyodide
-// against the visible test. (A maths problem adds the coder's CoT→PoT translation, another batched
-// generation that SwiftShader makes too slow for CI; pipeline/tests/all/end_to_end.rs runs that
-// path natively with the same pipeline code.)
+// against the visible test. (The maths test below adds the coder's CoT→PoT translation.)
 // It runs with the trained verifier from the test above scoring the candidates.
 test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () => {
   const mbpp = await byTest("samples").locator("option").evaluateAll((options) => options.findIndex((o) => o.textContent.startsWith("[MBPP]")));
@@ -208,20 +207,22 @@ test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () 
   await byTest("chart").waitFor();
 });
 
-// The maths path: the coder (here the reasoner itself) turns each solution into a program, which
-// runs in Pyodide, and the filter compares its printed result with the solution's answer. (GSM8K
-// word problems take the same path; their prompts need two tiles, see SHORT_MATHS.) The verifier
+// The maths path on a word problem: the coder (here the reasoner itself) turns each solution into
+// a program, which runs in Pyodide, and the filter compares its printed result with the
+// solution's answer. The verifier
 // slot goes back to the reasoner itself, whose scores are the log-probs recorded while sampling
 // (the N=4 test above scored with the trained adapter's forward pass).
 test("a maths problem: each solution gets a program from the coder, run in Pyodide and filtered", { timeout: 30 * MINUTE }, async () => {
   await byTest("role-verifier").locator("select").selectOption("same");
   await byTest("load-verifier").click();
   await byTest("status-verifier").filter({ hasText: MODEL }).filter({ hasNotText: "trained verifier" }).waitFor({ timeout: MINUTE });
-  await byTest("samples").selectOption({ index: sampleOption("math", SHORT_MATHS) });
-  assert.equal(await byTest("question").inputValue(), "Evaluate $\\log_264$.");
-  assert.equal(await byTest("gold").inputValue(), "6");
+  const janet = samples.findIndex((s) => s.task === "gsm8k" && WORD_PROBLEM.test(JSON.parse(s.row).question));
+  assert.ok(janet >= 0, "the bundled GSM8K word problem");
+  await byTest("samples").selectOption({ index: janet + 1 });
+  assert.match(await byTest("question").inputValue(), WORD_PROBLEM);
+  assert.equal(await byTest("gold").inputValue(), "18");
   // Enough tokens that each solution states a number: a solution without an answer gets no program.
-  await solve({ n: 2, maxTokens: 12, programTokens: 16 });
+  await solve({ n: 2, maxTokens: 24, programTokens: 32 });
   await byTest("run-state").filter({ hasText: "finished" }).waitFor({ timeout: 28 * MINUTE });
   await shot("4b-word-problem");
   const timings = await byTest("timings").innerText();
