@@ -14,7 +14,7 @@ trunk_version=0.21.14
 if ! trunk --version 2>/dev/null | grep -q " $trunk_version"; then
   # trunk's own release profile asks for fat LTO in one codegen unit: minutes of a 2-core CI
   # machine for a tool that only orchestrates the build.
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     cargo install trunk --version "$trunk_version" --locked
 fi
 bindgen_version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')

@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
         (true, _) | (false, None) => SamplingParams::greedy(),
         (false, Some(t)) => SamplingParams { temperature: t, seed: args.seed, ..SamplingParams::default() },
     };
-    let options = GenerateOptions { max_tokens: args.max_tokens, sampling, stop_strings: Vec::new(), ignore_eos: false };
+    let options = GenerateOptions { max_tokens: args.max_tokens, sampling, stop_strings: Vec::new(), ignore_eos: false, log_probs: false };
     let mut stdout = std::io::stdout();
     let mut on_token = |event: cotnpot_engine::generate::TokenEvent| {
         let _ = stdout.write_all(event.text.as_bytes());

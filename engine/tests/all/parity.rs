@@ -283,12 +283,12 @@ pub fn wgpu_device() -> Device {
 const WGPU_GREEDY_TOKENS: usize = 8;
 
 /// The model on wgpu against both references. wgpu runs on lavapipe (Vulkan on the CPU) where no
-/// GPU is present, ~30 s per real-model prefill on 2 cores, so this checks the prompts of the
-/// exact f32 fixture (the first 3–4 of llama.cpp's 10, 5 to 74 tokens: one and two 64-row
-/// tiles), each prefilled once and compared with both references at every position, and
-/// greedy continuations of `WGPU_GREEDY_TOKENS` decoded once and compared with both. The CPU
-/// tests above cover all ten prompts and 64 tokens. COTNPOT_WGPU_ALL_PROMPTS=1 checks llama.cpp's
-/// ten prompts and 64 tokens on wgpu as well (about an hour on lavapipe).
+/// GPU is present, so this checks the prompts of the exact f32 fixture (the first 3–4 of
+/// llama.cpp's 10, 5 to 74 tokens), each prefilled once and compared with both references at
+/// every position, and greedy continuations of `WGPU_GREEDY_TOKENS` decoded once and compared
+/// with both (the two tests took about 110 s on a 2-core Xeon with lavapipe). The CPU tests cover
+/// all ten prompts and 64 tokens. COTNPOT_WGPU_ALL_PROMPTS=1 checks llama.cpp's ten prompts and
+/// 64 tokens on wgpu as well (the four wgpu tests of `tests/all` then took 619 s there).
 fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str, exact_fixture: &str, prompts: usize) {
     let lm = LanguageModel::load(&model_file(model), None, &wgpu_device()).unwrap();
     let (llama_cpp, exact) = (fixture(llama_cpp_fixture), fixture(exact_fixture));
