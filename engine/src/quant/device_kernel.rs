@@ -477,7 +477,8 @@ fn product_tile(client: &cubecl::client::Client) -> Option<(usize, usize)> {
             return Some(None);
         }
         let (r, t) = wanted.split_once('x')?;
-        Some(Some((r.parse().ok()?, t.parse().ok()?)))
+        let tile: (usize, usize) = (r.parse().ok()?, t.parse().ok()?);
+        Some(Some(tile).filter(|&(r, t)| r > 0 && t > 0))
     });
     match chosen {
         Some(forced) => *forced,
