@@ -298,8 +298,8 @@ const ROWS_PER_PLANE_CUBE: u32 = 4;
 
 /// The plane width when the device has plane operations and a single plane size (so that one
 /// plane is exactly one cube row). cubecl-wgpu offers no plane operations on CPU adapters
-/// (lavapipe, SwiftShader), which keep the per-row kernels. `COTNPOT_PLANE_KERNEL=0` forces the
-/// per-row kernels anywhere; `=1` forces the plane kernels wherever planes have one size, CPU
+/// (lavapipe, SwiftShader), which take the per-row and tiled kernels. `COTNPOT_PLANE_KERNEL=0`
+/// forces those anywhere; `=1` forces the plane kernels wherever planes have one size, CPU
 /// adapters included (lavapipe runs them correctly, which is how CI tests them), and panics
 /// where they do not.
 pub(crate) fn fixed_plane_size(client: &cubecl::client::Client) -> Option<u32> {
@@ -318,15 +318,34 @@ pub(crate) fn fixed_plane_size(client: &cubecl::client::Client) -> Option<u32> {
     fixed.filter(|_| client.features().plane.contains(cubecl::ir::features::Plane::Ops))
 }
 
-impl QuantOps for CubeBackend {
-    fn quant_matmul_t(x: CubeTensor, codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> CubeTensor {
+/// A product's operands, checked and contiguous, with its sizes and output `[n, rows]`.
+struct Product {
+    x: CubeTensor,
+    codes: CubeTensor,
+    scales: CubeTensor,
+    offsets: CubeTensor,
+    n: usize,
+    rows: usize,
+    cols: usize,
+    out: CubeTensor,
+}
+
+impl Product {
+    fn new(x: CubeTensor, codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> Self {
         check_operands(&codes, &scales, &offsets, bits, group);
-        assert_eq!(x.dtype, DType::F32, "the fused product takes f32 activations");
+        assert_eq!(x.dtype, DType::F32, "the quantized products take f32 activations");
         let (x, codes, scales, offsets) = (into_contiguous(x), into_contiguous(codes), into_contiguous(scales), into_contiguous(offsets));
         let [n, cols] = dims2(&x);
         let [rows, _] = dims2(&codes);
+        let out = empty_device_dtype(x.client.clone(), x.device.clone(), Shape::new([n, rows]), DType::F32);
+        Self { x, codes, scales, offsets, n, rows, cols, out }
+    }
+}
+
+impl QuantOps for CubeBackend {
+    fn quant_matmul_t(x: CubeTensor, codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> CubeTensor {
+        let Product { x, codes, scales, offsets, n, rows, cols, out } = Product::new(x, codes, scales, offsets, bits, group);
         let client = x.client.clone();
-        let out = empty_device_dtype(client.clone(), x.device.clone(), Shape::new([n, rows]), DType::F32);
         if let Some(lanes) = fixed_plane_size(&client) {
             let cube_dim = CubeDim::new_2d(lanes, ROWS_PER_PLANE_CUBE);
             let cube_count = calculate_cube_count_elemwise(&client, rows * lanes as usize, cube_dim);
@@ -373,13 +392,8 @@ impl QuantOps for CubeBackend {
 
     fn quant_matmul_tile(x: CubeTensor, codes: CubeTensor, scales: CubeTensor, offsets: CubeTensor, bits: u32, group: u32) -> Option<CubeTensor> {
         let (tile_rows, most_x) = product_tile(&x.client)?;
-        check_operands(&codes, &scales, &offsets, bits, group);
-        assert_eq!(x.dtype, DType::F32, "the tiled product takes f32 activations");
-        let (x, codes, scales, offsets) = (into_contiguous(x), into_contiguous(codes), into_contiguous(scales), into_contiguous(offsets));
-        let [n, cols] = dims2(&x);
-        let [rows, _] = dims2(&codes);
+        let Product { x, codes, scales, offsets, n, rows, cols, out } = Product::new(x, codes, scales, offsets, bits, group);
         let client = x.client.clone();
-        let out = empty_device_dtype(client.clone(), x.device.clone(), Shape::new([n, rows]), DType::F32);
         let tile_x = most_x.min(n);
         let threads = rows.div_ceil(tile_rows) * n.div_ceil(tile_x);
         let cube_dim = CubeDim::new(&client, threads);
