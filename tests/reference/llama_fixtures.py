@@ -3,6 +3,11 @@
 Writes OUT.json with: the tokenizer corpus's ids; for each prompt its llama.cpp token ids, the
 top-20 logits at every position, and the greedy continuation of 64 tokens.
 Usage: llama_fixtures.py MODEL.gguf CORPUS.json OUT.json
+
+With --f32, MODEL is the F32 expansion of a quantized model (expand_f32.py) and llama.cpp keeps
+its KV cache in f32 too, so nothing rounds activations: OUT.json then holds the prompts only
+(logits to 5 decimals), the tight reference of `engine/tests/all/parity.rs`.
+Usage: llama_fixtures.py --f32 MODEL_F32.gguf OUT.json
 """
 import json
 import sys
@@ -56,11 +61,12 @@ def prompt_fixtures(llm, top_n=TOP, digits=None):
     return prompts
 
 
-def open_model(model_path):
+def open_model(model_path, f32_cache=False):
     from llama_cpp import Llama
 
+    cache = {"type_k": 0, "type_v": 0, "flash_attn": False} if f32_cache else {}  # 0: GGML_TYPE_F32
     return Llama(model_path=model_path, n_ctx=1024, n_batch=512, n_threads=2, logits_all=True,
-                 verbose=False, seed=0)
+                 verbose=False, seed=0, **cache)
 
 
 def main(model_path, corpus_path, out):
@@ -73,5 +79,15 @@ def main(model_path, corpus_path, out):
         json.dump({"model": model_path.split("/")[-1], "tokenizer": tokens, "prompts": prompts}, f)
 
 
+def main_f32(model_path, out):
+    llm = open_model(model_path, f32_cache=True)
+    prompts = prompt_fixtures(llm, digits=5)
+    with open(out, "w") as f:
+        json.dump({"model": model_path.split("/")[-1], "kv_cache": "f32", "prompts": prompts}, f)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[1] == "--f32":
+        main_f32(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:4])
