@@ -3,8 +3,13 @@
 Measures load time, prefill of a 512-token prompt, and greedy decode of one sequence and of 8
 sequences as one batch (sharing a 32-token prefix, like `cotnpot bench`), with 2 threads.
 Prints one JSON object. Usage: llama_bench.py MODEL.gguf [DECODE_STEPS]
+
+LLAMA_NO_EXTRA_BUFTS=1 turns off llama.cpp's extra weight buffer types (repacking, AMX): on the
+2-core Xeon of 2026-12-05, whose CPU reports AMX, llama.cpp 0.3.36 built with -march=native
+crashes (SIGSEGV) in its first decode of a quantized model unless they are off.
 """
 import json
+import os
 import random
 import sys
 import time
@@ -53,7 +58,21 @@ def batch_decode_rate(llm, prefix, steps, batch):
     return rate
 
 
+def without_extra_buffer_types():
+    default_params = llama_cpp.llama_model_default_params
+
+    def params():
+        p = default_params()
+        p.use_extra_bufts = False
+        return p
+
+    llama_cpp.llama_model_default_params = params
+    llama_cpp.llama.llama_cpp.llama_model_default_params = params
+
+
 def main(model, steps=32):
+    if os.environ.get("LLAMA_NO_EXTRA_BUFTS") == "1":
+        without_extra_buffer_types()
     steps = int(steps)
     start = time.perf_counter()
     llm = Llama(model_path=model, n_ctx=1024, n_batch=512, n_threads=2, verbose=False)
@@ -76,7 +95,8 @@ def main(model, steps=32):
     decode8 = batch_decode_rate(llm, prompt[:32], steps, batch=8)
     print(json.dumps({"load_s": load_s, "prefill_tok_s": prefill, "decode_tok_s_batch1": decode,
                       "decode_tok_s_batch8": decode8,
-                      "backend": "llama.cpp cpu (llama-cpp-python 0.3.36, 2 threads)", "model": model.split("/")[-1]}))
+                      "backend": "llama.cpp cpu (llama-cpp-python 0.3.36, 2 threads"
+                      + (", no extra buffer types)" if os.environ.get("LLAMA_NO_EXTRA_BUFTS") == "1" else ")"), "model": model.split("/")[-1]}))
 
 
 if __name__ == "__main__":
