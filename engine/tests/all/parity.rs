@@ -336,12 +336,16 @@ fn greedy_each(lm: &LanguageModel, prompts: &[Vec<u32>], tokens: usize) -> Vec<V
     out.into_iter().map(|g| g.tokens).collect()
 }
 
+/// Tokens the wgpu tests also decode through a shared prefill (the sampling path).
+const SHARED_PREFILL_TOKENS: usize = 16;
+
 /// The model on wgpu against all three references. wgpu runs on lavapipe (Vulkan on the CPU)
 /// where no GPU is present, so each of llama.cpp's ten prompts is prefilled once, the ten are
 /// decoded greedily for 64 tokens together as one left-padded batch, and that one result is
 /// compared with every reference: llama.cpp on the F32 expansion (tight, as on the CPU),
 /// llama.cpp on the quantized file (near-ties) and the exact f32 fixture's prompts (its 32
-/// greedy tokens). The CPU tests decode each prompt as a batch of two sharing its prefill.
+/// greedy tokens). The first prompt is also decoded through a shared prefill, as sampling does;
+/// the CPU tests decode every prompt that way.
 fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str) {
     let lm = LanguageModel::load(&model_file(model), None, &wgpu_device()).unwrap();
     let started = std::time::Instant::now();
@@ -355,14 +359,17 @@ fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str) {
     assert_eq!(quantized.len(), f32_weights.len(), "{model}: the llama.cpp fixtures hold different prompts");
     let prompts: Vec<Vec<u32>> = quantized.iter().map(|p| ids(&p["ids"])).collect();
     let continuations = greedy_each(&lm, &prompts, CONTINUATION);
+    // The sampling path too: the first prompt decoded again as a batch of two sharing its prefill.
+    let shared_prefill = greedy(&lm, &prompts[0], SHARED_PREFILL_TOKENS);
+    assert_eq!(shared_prefill, continuations[0][..SHARED_PREFILL_TOKENS], "{model}: a shared-prefill batch and a padded batch decode differently");
     for (i, ((p, p_f32), ours)) in quantized.iter().zip(f32_weights).zip(&continuations).enumerate() {
         assert_eq!(p["ids"], p_f32["ids"], "{model}: the llama.cpp fixtures' prompts differ");
-        let prompt = ids(&p["ids"]);
-        let rows = all_logits(&lm, &prompt);
+        let prompt = &prompts[i];
+        let rows = all_logits(&lm, prompt);
         vs_quantized.add_logits(model, p, &rows);
         vs_f32_weights.add_logits(model, p_f32, &rows);
-        vs_quantized.add_greedy(model, &lm, &prompt, ours, &ids(&p["greedy"]));
-        vs_f32_weights.add_greedy(model, &lm, &prompt, ours, &ids(&p_f32["greedy"]));
+        vs_quantized.add_greedy(model, &lm, prompt, ours, &ids(&p["greedy"]));
+        vs_f32_weights.add_greedy(model, &lm, prompt, ours, &ids(&p_f32["greedy"]));
         if let Some(want_exact) = exact.get(i) {
             assert_eq!(p["ids"], want_exact["ids"], "{model}: the exact fixture's prompts differ");
             exact_diff = exact_diff.max(exact_logit_diff(model, want_exact, &rows));
