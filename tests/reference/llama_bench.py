@@ -71,7 +71,8 @@ def without_extra_buffer_types():
 
 
 def main(model, steps=32):
-    if os.environ.get("LLAMA_NO_EXTRA_BUFTS") == "1":
+    no_extra_buffer_types = os.environ.get("LLAMA_NO_EXTRA_BUFTS") == "1"
+    if no_extra_buffer_types:
         without_extra_buffer_types()
     steps = int(steps)
     start = time.perf_counter()
@@ -96,7 +97,7 @@ def main(model, steps=32):
     print(json.dumps({"load_s": load_s, "prefill_tok_s": prefill, "decode_tok_s_batch1": decode,
                       "decode_tok_s_batch8": decode8,
                       "backend": "llama.cpp cpu (llama-cpp-python 0.3.36, 2 threads"
-                      + (", no extra buffer types)" if os.environ.get("LLAMA_NO_EXTRA_BUFTS") == "1" else ")"), "model": model.split("/")[-1]}))
+                      + (", no extra buffer types)" if no_extra_buffer_types else ")"), "model": model.split("/")[-1]}))
 
 
 if __name__ == "__main__":

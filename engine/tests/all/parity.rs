@@ -167,9 +167,10 @@ fn against_llama_cpp(model: &str, fixture_name: &str, device: Device, limit: Lim
 /// `lm` against llama.cpp on the F32 expansion of its weights: logits within `max_diff`, any
 /// reordering only between tokens within `max_diff` of each other, and identical greedy
 /// continuations for at least 90% of the prompts (every other one parting at such a tie).
-fn against_llama_cpp_f32(model: &str, lm: &LanguageModel, fixture_name: &str, limit: Limit, max_diff: f32) -> Agreement {
+fn against_llama_cpp_f32(model: &str, lm: &LanguageModel, fixture_name: &str, max_diff: f32) -> Agreement {
     let golden = fixture(fixture_name);
     assert_eq!(golden["kv_cache"], "f32", "{fixture_name} is not an f32 fixture");
+    let limit = FULL.of(fixture_name);
     let prompts = &golden["prompts"].as_array().unwrap()[..limit.prompts];
     let agreement = llama_cpp_agreement(model, lm, prompts, limit.greedy_tokens, max_diff);
     agreement.assert_tight(model);
@@ -182,7 +183,7 @@ fn against_llama_cpp_f32_on_cpu(model: &str, fixture_name: &str) {
     let mut lm = LanguageModel::load(&model_file(model), None, &Device::flex()).unwrap();
     for (activations, max_diff) in [(CpuActivations::Integer16, MAX_INTEGER_DIFF), (CpuActivations::F32, MAX_F32_DIFF)] {
         lm.model.set_cpu_activations(activations);
-        let agreement = against_llama_cpp_f32(model, &lm, fixture_name, FULL.of(fixture_name), max_diff);
+        let agreement = against_llama_cpp_f32(model, &lm, fixture_name, max_diff);
         eprintln!("{model} ({activations:?} products) vs llama.cpp on f32 weights: {agreement}");
     }
 }
