@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cotnpot_engine::LanguageModel;
-use cotnpot_pipeline::record::{Provenance, Record, Report};
+use cotnpot_pipeline::decide::decide;
+use cotnpot_pipeline::record::{Provenance, Record};
+use cotnpot_pipeline::report::{Comparison, Report};
+use cotnpot_pipeline::strategy::HEADLINE_STRATEGY;
 use cotnpot_pipeline::sandbox::{BubblewrapRunner, SandboxLimits};
 use cotnpot_pipeline::task::{Problem, Task};
 use cotnpot_pipeline::{Models, Pipeline, Settings};
@@ -145,10 +148,10 @@ pub fn run(args: Args) -> Result<()> {
             continue;
         }
         bar.set_message(format!(
-            "CoTnPoT+verifier {:.0}% · majority {:.0}% · greedy {:.0}%",
-            100.0 * report.accuracy["cotnpot_verifier"],
-            100.0 * report.accuracy["majority"],
-            100.0 * report.accuracy["greedy"]
+            "{HEADLINE_STRATEGY} {:.0}% · majority {:.0}% · greedy {:.0}%",
+            100.0 * report.accuracy(HEADLINE_STRATEGY),
+            100.0 * report.accuracy("majority"),
+            100.0 * report.accuracy("greedy")
         ));
         bar.inc(1);
     }
@@ -180,20 +183,47 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// A results file written by `cotnpot eval`.
-    file: PathBuf,
+    /// A results file written by `cotnpot eval`; with a second one, the two runs are compared on
+    /// the problems both hold (B against A).
+    #[arg(required = true, num_args = 1..=2)]
+    files: Vec<PathBuf>,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Make every strategy's pick again from the stored candidates (answers, program results,
+    /// verdicts, scores), so strategies added since the run apply to its records. No model runs;
+    /// symbolic answers are compared by sympy in the Python sandbox, as `eval` does.
+    #[arg(long)]
+    recompute: bool,
 }
 
 pub fn report(args: ReportArgs) -> Result<()> {
-    let records = read_records(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let report = Report::from_records(&records);
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", report.table());
+    let runner = BubblewrapRunner::with_limits(SandboxLimits::default());
+    let mut runs = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        let mut records = read_records(file).with_context(|| format!("reading {}", file.display()))?;
+        if args.recompute {
+            for r in records.iter_mut().filter(|r| !r.picks.is_empty()) {
+                let decision = pollster::block_on(decide(r.task, r.gold.as_deref(), &r.candidates, &r.greedy, &runner));
+                decision.apply(r);
+            }
+        }
+        runs.push(records);
+    }
+    let reports: Vec<Report> = runs.iter().map(|r| Report::from_records(r)).collect();
+    match (&runs[..], args.json) {
+        ([_], true) => println!("{}", serde_json::to_string(&reports[0])?),
+        ([_], false) => print!("{}", reports[0].table()),
+        ([a, b], json) => {
+            let comparison = Comparison::between(a, b);
+            if json {
+                println!("{}", serde_json::json!({ "a": reports[0], "b": reports[1], "comparison": comparison }));
+            } else {
+                println!("A: {}\nB: {}\n", args.files[0].display(), args.files[1].display());
+                print!("{}", comparison.table());
+            }
+        }
+        _ => unreachable!("clap takes one or two files"),
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cotnpot_engine::score::score;
-use cotnpot_pipeline::answer::Answer;
-use cotnpot_pipeline::code_key;
+use cotnpot_pipeline::compare::{Equality, compare_lenient};
+use cotnpot_pipeline::decide::ballot;
 use cotnpot_pipeline::strategy::{Ballot, select};
 use indicatif::ProgressBar;
 use serde::Serialize;
@@ -72,16 +72,17 @@ pub fn run(args: Args) -> Result<()> {
             .iter()
             .zip(&log_probs)
             .map(|(c, lp)| Ballot {
-                answer: c.answer.as_deref().map(|a| if r.task.is_code() { Answer { raw: a.to_string(), normalized: code_key(a), value: None } } else { Answer::new(a) }),
                 score: if lp.is_empty() { f64::NAN } else { lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len() as f64 },
-                kept: c.kept,
+                ..ballot(r.task, c)
             })
             .collect();
-        let picks = select(&ballots);
-        let right = |pick: Option<usize>| pick.and_then(|i| r.candidates[i].correct).unwrap_or(false);
-        verifier += usize::from(right(picks.verifier));
-        cotnpot += usize::from(right(picks.cotnpot_verifier));
-        majority += usize::from(right(picks.majority));
+        // The three picks reported here come from solutions only, so the filter's comparison
+        // without sympy is enough (the joint votes are `report --recompute`'s).
+        let picks = select(&ballots, &|a, b| compare_lenient(a, b) == Equality::Equal);
+        let right = |strategy: &str| picks.candidate(strategy).and_then(|i| r.candidates[i].correct).unwrap_or(false);
+        verifier += usize::from(right("verifier"));
+        cotnpot += usize::from(right("cotnpot_verifier"));
+        majority += usize::from(right("majority"));
         pass += usize::from(r.candidates.iter().any(|c| c.correct == Some(true)));
         candidates += r.candidates.len();
         bar.inc(1);

@@ -33,6 +33,32 @@ pub fn extract(solution: &str) -> Option<Answer> {
     (!answer.normalized.is_empty()).then_some(answer)
 }
 
+/// The answer in a program's printed result (its last non-empty line): `Total cost: 70` → `70`,
+/// `[83]` → `83`. `None` when it is not an answer: empty, or an expression still holding one of
+/// the program's variable names (`6.1*downloads_first_month`: the program never solved for it).
+pub fn printed_answer(line: &str) -> Option<Answer> {
+    let mut text = line.trim();
+    // A label before the value: words, then `:` or `=`.
+    if let Some((label, value)) = text.rsplit_once([':', '='])
+        && !value.trim().is_empty()
+        && label.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '_' || c == '(' || c == ')')
+        && label.chars().any(char::is_alphabetic)
+    {
+        text = value.trim();
+    }
+    // A one-element list or tuple, as sympy's `solve` prints it.
+    for (open, close) in [('[', ']'), ('(', ')')] {
+        if let Some(inner) = text.strip_prefix(open).and_then(|t| t.strip_suffix(close))
+            && !inner.contains([',', open, close])
+        {
+            text = inner.trim();
+        }
+    }
+    let unsolved = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|word| word.contains('_') && word.chars().any(|c| c.is_ascii_alphabetic()));
+    let answer = Answer::new(text);
+    (!answer.normalized.is_empty() && !unsolved).then_some(answer)
+}
+
 /// The content of the last `\boxed{...}`, braces balanced.
 pub fn last_boxed(text: &str) -> Option<String> {
     let start = ["\\boxed", "\\fbox"].iter().filter_map(|m| text.rfind(m).map(|i| i + m.len())).max()?;

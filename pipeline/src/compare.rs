@@ -2,6 +2,7 @@
 //! form, else (for symbolic answers) a sympy check the caller runs through its Python runner.
 
 use crate::answer::{Answer, matching_brace};
+use crate::runner::{PotOutcome, PythonRunner};
 
 /// Relative tolerance of numeric comparison.
 pub const REL_TOL: f64 = 1e-4;
@@ -45,9 +46,14 @@ fn bool_eq(b: bool) -> Equality {
 /// A Python program that prints `True` when sympy finds the two answers equal, `False` otherwise
 /// (also when either cannot be parsed). Tuples compare element by element.
 pub fn sympy_program(a: &Answer, b: &Answer) -> String {
+    sympy_pairs_program(&[(a, b)])
+}
+
+/// As [`sympy_program`] for many pairs in one run: one `True`/`False` line per pair, in order.
+pub fn sympy_pairs_program(pairs: &[(&Answer, &Answer)]) -> String {
     // JSON string literals are valid Python string literals.
-    let quote = |s: &str| serde_json::to_string(s).expect("a string always serialises");
-    let (a, b) = (quote(&latex_to_sympy(&a.normalized)), quote(&latex_to_sympy(&b.normalized)));
+    let quote = |a: &Answer| serde_json::to_string(&latex_to_sympy(&a.normalized)).expect("a string always serialises");
+    let pairs: Vec<String> = pairs.iter().map(|(a, b)| format!("({}, {})", quote(a), quote(b))).collect();
     format!(
         r#"from sympy import simplify, nsimplify, N
 from sympy.parsing.sympy_parser import parse_expr, standard_transformations, implicit_multiplication_application, convert_xor
@@ -62,12 +68,66 @@ def same(x, y):
         return abs(complex(N(d))) < 1e-6 * max(1.0, abs(complex(N(x))))
     except Exception:
         return False
-try:
-    print(same(parse_expr({a}, transformations=T), parse_expr({b}, transformations=T)))
-except Exception:
-    print(False)
-"#
+for a, b in [{}]:
+    try:
+        print(same(parse_expr(a, transformations=T), parse_expr(b, transformations=T)))
+    except Exception:
+        print(False)
+"#,
+        pairs.join(", ")
     )
+}
+
+/// Which answers of one problem are equal under the filter's comparison ([`compare_lenient`]),
+/// with every pair that only sympy can decide settled by one Python run for the whole problem.
+#[derive(Debug, Clone, Default)]
+pub struct EqualityTable {
+    /// Pairs of normal forms sympy found equal.
+    sympy_equal: Vec<(String, String)>,
+}
+
+impl EqualityTable {
+    pub async fn build<'a, R: PythonRunner>(answers: impl IntoIterator<Item = &'a Answer>, runner: &R) -> Self {
+        let mut distinct: Vec<&Answer> = Vec::new();
+        for a in answers {
+            if !distinct.iter().any(|d| d.normalized == a.normalized) {
+                distinct.push(a);
+            }
+        }
+        let mut undecided = Vec::new();
+        for (i, a) in distinct.iter().enumerate() {
+            for b in &distinct[i + 1..] {
+                if compare_lenient(a, b) == Equality::NeedsSympy {
+                    undecided.push((*a, *b));
+                }
+            }
+        }
+        if undecided.is_empty() {
+            return Self::default();
+        }
+        // A run that fails (no Python, a time-out) leaves every undecided pair unequal.
+        let outcome = runner.run(&sympy_pairs_program(&undecided)).await;
+        let verdicts: Vec<&str> = match &outcome {
+            PotOutcome::Finished { stdout } => stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect(),
+            _ => Vec::new(),
+        };
+        let sympy_equal = if verdicts.len() == undecided.len() {
+            undecided.iter().zip(verdicts).filter(|(_, v)| *v == "True").map(|((a, b), _)| (a.normalized.clone(), b.normalized.clone())).collect()
+        } else {
+            Vec::new()
+        };
+        Self { sympy_equal }
+    }
+
+    pub fn same(&self, a: &Answer, b: &Answer) -> bool {
+        match compare_lenient(a, b) {
+            Equality::Equal => true,
+            Equality::Different => false,
+            Equality::NeedsSympy => {
+                self.sympy_equal.iter().any(|(x, y)| (x == &a.normalized && y == &b.normalized) || (x == &b.normalized && y == &a.normalized))
+            }
+        }
+    }
 }
 
 /// LaTeX maths to sympy's input syntax: `\frac{a}{b}` → `((a)/(b))`, `\sqrt[n]{x}` → `(x)**(1/(n))`,
@@ -129,5 +189,14 @@ fn braced(s: &str) -> (&str, &str) {
     match s.chars().next() {
         Some(c) => s.split_at(c.len_utf8()),
         None => ("", ""),
+    }
+}
+
+/// Whether two answers are equal by `how`, asking sympy through `runner` when `how` cannot tell.
+pub async fn equal<R: PythonRunner>(runner: &R, a: &Answer, b: &Answer, how: fn(&Answer, &Answer) -> Equality) -> bool {
+    match how(a, b) {
+        Equality::Equal => true,
+        Equality::Different => false,
+        Equality::NeedsSympy => runner.run(&sympy_program(a, b)).await.result() == Some("True"),
     }
 }

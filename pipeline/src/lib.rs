@@ -3,13 +3,16 @@
 
 pub mod answer;
 pub mod compare;
+pub mod decide;
 mod pipeline;
 pub mod pairs;
 pub mod prompts;
 pub mod record;
+pub mod report;
 pub mod runner;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sandbox;
+pub mod stats;
 pub mod strategy;
 pub mod task;
 

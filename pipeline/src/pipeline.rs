@@ -1,5 +1,5 @@
 //! One problem through every stage: sample N solutions, extract answers, translate each into a
-//! program, run it, filter (CoTnPoT), score with the verifier, pick with every strategy, judge.
+//! program, run it, filter (CoTnPoT), score with the verifier, judge, pick with every strategy.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +8,12 @@ use cotnpot_engine::score::score;
 use cotnpot_engine::{EngineError, LanguageModel};
 use serde::{Deserialize, Serialize};
 
-use crate::answer::{Answer, extract};
-use crate::compare::{Equality, compare, compare_lenient, sympy_program};
+use crate::answer::{Answer, extract, printed_answer};
+use crate::compare::{compare, compare_lenient, equal};
+use crate::decide::decide;
 use crate::prompts;
 use crate::record::{CandidateRecord, Record, Timings};
 use crate::runner::{PotOutcome, PythonRunner, extract_code};
-use crate::strategy::{Ballot, Picks, select};
 use crate::task::{Gold, Problem};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,17 +149,11 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         }
         lap(&mut timings.score);
 
-        let ballots: Vec<Ballot> = (0..s.n)
-            .map(|i| Ballot { answer: answers[i].clone(), score: scores[i].unwrap_or(f64::NAN), kept: kept[i] })
-            .collect();
-        let picks = select(&ballots);
-
         on_event(Event::Stage { stage: Stage::Judge });
         let mut judged: Vec<Option<bool>> = Vec::with_capacity(s.n + 1);
         for a in answers.iter().chain(std::iter::once(&greedy_answer)) {
             judged.push(self.judge(problem, a.as_ref()).await);
         }
-        lap(&mut timings.judge);
 
         let record = |i: usize, g: &Generated, answer: &Option<Answer>, correct: Option<bool>| CandidateRecord {
             cot: g.text.clone(),
@@ -174,34 +168,21 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         };
         let candidates: Vec<CandidateRecord> = solutions.iter().enumerate().map(|(i, g)| record(i, g, &answers[i], judged[i])).collect();
         let greedy_record = record(usize::MAX, &greedy, &greedy_answer, judged[s.n]);
-        let chosen = strategy_choices(&picks);
-        let mut picks_by_name = BTreeMap::new();
-        let mut correct = BTreeMap::new();
-        let mut picked_candidate = BTreeMap::new();
-        picks_by_name.insert("greedy".to_string(), greedy_record.answer.clone());
-        picked_candidate.insert("greedy".to_string(), None);
-        if let Some(c) = judged[s.n] {
-            correct.insert("greedy".to_string(), c);
-        }
-        for (name, pick) in chosen {
-            picks_by_name.insert(name.to_string(), pick.and_then(|i| candidates[i].answer.clone()));
-            picked_candidate.insert(name.to_string(), pick);
-            if !matches!(problem.gold, Gold::Unknown) {
-                correct.insert(name.to_string(), pick.and_then(|i| judged[i]).unwrap_or(false));
-            }
-        }
+        let gold = gold_text(problem);
+        let decision = decide(problem.task, gold.as_deref(), &candidates, &greedy_record, self.runner).await;
+        lap(&mut timings.judge);
         let tokens = solutions.iter().map(|g| g.tokens.len()).sum::<usize>() + greedy.tokens.len() + program_tokens;
         Ok(Record {
             index: problem.index,
             task: problem.task,
             question: problem.question.clone(),
-            gold: gold_text(problem),
+            gold,
             candidates,
             greedy: greedy_record,
-            picks: picks_by_name,
-            correct,
-            picked_candidate,
-            filter_emptied: picks.filter_emptied,
+            picks: decision.picks,
+            correct: decision.correct,
+            picked_candidate: decision.picked_candidate,
+            filter_emptied: decision.filter_emptied,
             tokens,
             seconds: (self.now)() - start,
             timings,
@@ -326,8 +307,8 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         for (answer, outcome) in answers.iter().zip(outcomes) {
             let verdict = match (answer, outcome) {
                 (Some(_), Some(o)) if problem.task.is_code() => o.finished(),
-                (Some(a), Some(o)) => match o.result() {
-                    Some(printed) => self.equal(a, &Answer::new(printed), compare_lenient).await,
+                (Some(a), Some(o)) => match o.result().and_then(printed_answer) {
+                    Some(printed) => equal(self.runner, a, &printed, compare_lenient).await,
                     None => false,
                 },
                 _ => false,
@@ -335,14 +316,6 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             kept.push(verdict);
         }
         kept
-    }
-
-    async fn equal(&self, a: &Answer, b: &Answer, how: fn(&Answer, &Answer) -> Equality) -> bool {
-        match how(a, b) {
-            Equality::Equal => true,
-            Equality::Different => false,
-            Equality::NeedsSympy => self.runner.run(&sympy_program(a, b)).await.result() == Some("True"),
-        }
     }
 
     /// Whether the verifier slot holds the reasoner itself (no trained verifier loaded).
@@ -371,7 +344,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         match (&problem.gold, answer) {
             (Gold::Unknown, _) => None,
             (_, None) => Some(false),
-            (Gold::Answer { answer: gold }, Some(a)) => Some(self.equal(a, &Answer::new(gold), compare).await),
+            (Gold::Answer { answer: gold }, Some(a)) => Some(equal(self.runner, a, &Answer::new(gold), compare).await),
             (Gold::Tests { setup, tests }, Some(a)) => {
                 let program = format!("{}\n\n{setup}\n{}\n", a.raw, tests.join("\n"));
                 Some(self.runner.run(&program).await.finished())
@@ -403,16 +376,6 @@ fn gold_text(problem: &Problem) -> Option<String> {
 
 fn check(cancelled: &dyn Fn() -> bool) -> Result<(), PipelineError> {
     if cancelled() { Err(PipelineError::Cancelled) } else { Ok(()) }
-}
-
-fn strategy_choices(p: &Picks) -> [(&'static str, Option<usize>); 5] {
-    [
-        ("majority", p.majority),
-        ("verifier", p.verifier),
-        ("cotnpot_majority", p.cotnpot_majority),
-        ("cotnpot_verifier", p.cotnpot_verifier),
-        ("weighted", p.weighted),
-    ]
 }
 
 /// Programs compared for voting: comments, blank lines and indentation-insensitive spacing dropped.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::answer::extract;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     Gsm8k,

@@ -205,10 +205,17 @@ test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () 
     await card.locator('[data-testid="score"]').waitFor();
     assert.match(await card.locator('[data-testid="score"]').innerText(), /mean log-prob/);
   }
-  for (const key of ["greedy", "majority", "verifier", "cotnpot_majority", "cotnpot_verifier", "weighted"]) {
+  const strategies = ["greedy", "majority", "verifier", "cotnpot_majority", "cotnpot_verifier", "weighted", "joint_vote", "cotnpot_weighted", "joint_weighted"];
+  for (const key of strategies) {
     assert.equal(await byTest("strategies").locator(`[data-strategy="${key}"]`).count(), 1);
   }
   assert.match(await byTest("strategies").innerText(), /Gold answer/);
+  // The headline is the joint vote's answer, and says why it leads.
+  assert.equal(await byTest("headline").getAttribute("data-strategy"), "joint_vote");
+  const joint = (await byTest("strategies").locator('[data-strategy="joint_vote"] .pick').innerText()).trim();
+  const headline = (await byTest("headline-answer").innerText()).trim();
+  assert.equal(headline, joint === "—" ? "no answer found" : joint);
+  assert.match(await byTest("headline").innerText(), /most accurate pick we measured/);
   assert.match(await byTest("timings").innerText(), /first token after .* total/);
   await byTest("chart").waitFor();
 });

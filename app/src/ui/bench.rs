@@ -1,7 +1,7 @@
 //! Benchmark mode: the pipeline over K bundled problems of one task, the same accuracy table as
 //! the CLI's `eval`, and the records as a JSONL download.
 
-use cotnpot_pipeline::record::Report;
+use cotnpot_pipeline::report::Report;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 

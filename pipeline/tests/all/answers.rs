@@ -94,6 +94,25 @@ fn comparison_uses_tolerance_and_percent_forms() {
     assert_eq!(latex_to_sympy("2\\sqrt[3]{x}+\\pi^2"), "2((x)**(1/(3)))+pi**2");
 }
 
+/// Printed results seen in the committed GSM8K records' programs.
+#[test]
+fn a_program_printed_result_reads_as_an_answer_or_as_none() {
+    use cotnpot_pipeline::answer::printed_answer;
+    let value = |s: &str| printed_answer(s).and_then(|a| a.value);
+    assert_eq!(value("42"), Some(42.0));
+    assert_eq!(value("Number of gold coins: 70"), Some(70.0));
+    assert_eq!(value("total_cost = 12.5"), Some(12.5));
+    assert_eq!(value("[83]"), Some(83.0), "sympy's solve prints a list");
+    assert_eq!(value("[748/3]"), Some(748.0 / 3.0));
+    assert_eq!(value("14900/81"), Some(14900.0 / 81.0));
+    assert_eq!(printed_answer("6.1*downloads_first_month"), None, "an unsolved variable");
+    assert_eq!(printed_answer("0.666666666666667*initial_water + 0.6*pineapple_water - 1"), None);
+    assert_eq!(printed_answer("   "), None);
+    assert_eq!(printed_answer("(1, 2)").map(|a| a.normalized), Some("(1,2)".into()), "a tuple stays a tuple");
+    assert_eq!(printed_answer("7 - 10*x").map(|a| a.normalized), Some("7-10*x".into()), "one-letter symbols are maths");
+    assert_eq!(printed_answer("2:30").map(|a| a.raw), Some("2:30".into()), "no label before the colon");
+}
+
 #[test]
 fn data_rows_parse_into_problems() {
     let gsm = Problem::parse_file(Task::Gsm8k, &shared_data("gsm8k_test_dev.jsonl")).unwrap();

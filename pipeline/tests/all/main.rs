@@ -2,6 +2,7 @@
 
 mod answers;
 mod end_to_end;
+mod report;
 mod sandbox;
 mod strategies;
 
