@@ -1,7 +1,7 @@
 //! `cotnpot eval`: the pipeline over a benchmark file, one JSON record per problem, resumable;
 //! `cotnpot report`: the accuracy table rebuilt from such a file.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -70,6 +70,12 @@ pub struct Args {
     /// Problems to skip at the start of the file (with --limit: a window of the file).
     #[arg(long, default_value_t = 0)]
     skip: usize,
+    /// Reuse the solutions of this earlier `eval` results file: only the stages after sampling run
+    /// again (programs, Python, filter, picks), on the problems it holds; solutions, their
+    /// verdicts and scores are copied. Compares two coders or translation prompts with
+    /// `report A B` on exactly the same solutions.
+    #[arg(long, conflicts_with = "sample_only")]
+    solutions_from: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -81,6 +87,13 @@ pub fn run(args: Args) -> Result<()> {
 
     let existing = read_records(&args.out).unwrap_or_default();
     let done: BTreeSet<usize> = existing.iter().map(|r| r.index).collect();
+    let earlier: BTreeMap<usize, Record> = match &args.solutions_from {
+        Some(path) => read_records(path).with_context(|| format!("reading {}", path.display()))?.into_iter().filter(|r| r.task == task && !r.picks.is_empty()).map(|r| (r.index, r)).collect(),
+        None => BTreeMap::new(),
+    };
+    if args.solutions_from.is_some() {
+        problems.retain(|p| earlier.contains_key(&p.index));
+    }
     let todo: Vec<&Problem> = problems.iter().filter(|p| !done.contains(&p.index)).collect();
     eprintln!("{} problems, {} already in {}, {} to run", problems.len(), problems.len() - todo.len(), args.out.display(), todo.len());
 
@@ -134,10 +147,17 @@ pub fn run(args: Args) -> Result<()> {
         };
         let pipeline = Pipeline { models, runner: &runner, settings, now: &now };
         let run = async {
-            if args.sample_only { pipeline.sample_and_judge(problem, &|| false).await } else { pipeline.run(problem, &mut |_| {}, &|| false).await }
+            if args.sample_only {
+                pipeline.sample_and_judge(problem, &|| false).await
+            } else if let Some(old) = earlier.get(&problem.index) {
+                pipeline.recode(problem, old, &mut |_| {}, &|| false).await
+            } else {
+                pipeline.run(problem, &mut |_| {}, &|| false).await
+            }
         };
         let mut record = pollster::block_on(run).with_context(|| format!("problem {}", problem.index))?;
-        record.provenance = Some(provenance);
+        // Reused solutions keep the provenance of the run that sampled them.
+        record.provenance = earlier.get(&problem.index).map_or(Some(provenance), |old| old.provenance.clone());
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
         out.flush()?;
         records.push(record);

@@ -91,12 +91,6 @@ impl<R: PythonRunner> Pipeline<'_, R> {
     pub async fn run(&self, problem: &Problem, on_event: &mut dyn FnMut(Event), cancelled: &dyn Fn() -> bool) -> Result<Record, PipelineError> {
         let start = (self.now)();
         let mut timings = Timings::default();
-        let mut clock = start;
-        let mut lap = |slot: &mut f64| {
-            let t = (self.now)();
-            *slot = t - clock;
-            clock = t;
-        };
         let s = &self.settings;
         let reasoner = self.models.reasoner;
         let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
@@ -112,73 +106,115 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         };
         let (solutions, greedy) = generate_with_greedy(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut on_token, cancelled).await?;
         check(cancelled)?;
-        lap(&mut timings.sample);
+        timings.sample = (self.now)() - start;
 
-        let answers: Vec<Option<Answer>> = solutions.iter().map(|g| self.answer_of(problem, &g.text)).collect();
-        for (cand, a) in answers.iter().enumerate() {
-            on_event(Event::Answer { cand, answer: a.as_ref().map(|a| a.raw.clone()) });
-        }
-        let greedy_answer = self.answer_of(problem, &greedy.text);
-
-        on_event(Event::Stage { stage: Stage::Translate });
-        let (programs, program_tokens) = self.programs(problem, &solutions, &answers, on_event, cancelled).await?;
-        check(cancelled)?;
-        lap(&mut timings.pot);
-
-        on_event(Event::Stage { stage: Stage::Run });
-        let runnable: Vec<(usize, String)> = programs.iter().enumerate().filter_map(|(i, p)| p.clone().map(|p| (i, p))).collect();
-        let ran = self.runner.run_all(&runnable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>()).await;
-        let mut outcomes: Vec<Option<PotOutcome>> = vec![None; s.n];
-        for ((cand, _), outcome) in runnable.iter().zip(ran) {
-            on_event(Event::Ran { cand: *cand, outcome: outcome.clone() });
-            outcomes[*cand] = Some(outcome);
-        }
-        lap(&mut timings.run);
-
-        on_event(Event::Stage { stage: Stage::Filter });
-        let kept = self.filter(problem, &answers, &outcomes).await;
-        for (cand, &k) in kept.iter().enumerate() {
-            on_event(Event::Verdict { cand, kept: k });
-        }
-        lap(&mut timings.filter);
+        let texts: Vec<&str> = solutions.iter().map(|g| g.text.as_str()).collect();
+        let checked = self.check_by_programs(problem, &texts, &mut timings, on_event, cancelled).await?;
 
         on_event(Event::Stage { stage: Stage::Score });
+        let clock = (self.now)();
         let scores = self.scores(problem, &solutions).await?;
         for (cand, &score) in scores.iter().enumerate() {
             on_event(Event::Score { cand, score });
         }
-        lap(&mut timings.score);
+        timings.score = (self.now)() - clock;
 
         on_event(Event::Stage { stage: Stage::Judge });
-        let mut judged: Vec<Option<bool>> = Vec::with_capacity(s.n + 1);
-        for a in answers.iter().chain(std::iter::once(&greedy_answer)) {
+        let clock = (self.now)();
+        let mut judged: Vec<Option<bool>> = Vec::with_capacity(s.n);
+        for a in &checked.answers {
             judged.push(self.judge(problem, a.as_ref()).await);
         }
-
-        let record = |i: usize, g: &Generated, answer: &Option<Answer>, correct: Option<bool>| CandidateRecord {
-            cot: g.text.clone(),
-            tokens: g.tokens.len(),
-            answer: answer.as_ref().map(|a| a.raw.clone()),
-            pot_code: programs.get(i).cloned().flatten(),
-            pot_outcome: outcomes.get(i).cloned().flatten(),
-            pot_result: outcomes.get(i).and_then(|o| o.as_ref()).and_then(|o| o.result()).map(str::to_string),
-            kept: kept.get(i).copied().unwrap_or(false),
-            score: scores.get(i).copied().flatten(),
-            correct,
+        let greedy_answer = self.answer_of(problem, &greedy.text);
+        let greedy_record = CandidateRecord {
+            cot: greedy.text.clone(),
+            tokens: greedy.tokens.len(),
+            answer: greedy_answer.as_ref().map(|a| a.raw.clone()),
+            pot_code: None,
+            pot_outcome: None,
+            pot_result: None,
+            kept: false,
+            score: None,
+            correct: self.judge(problem, greedy_answer.as_ref()).await,
         };
-        let candidates: Vec<CandidateRecord> = solutions.iter().enumerate().map(|(i, g)| record(i, g, &answers[i], judged[i])).collect();
-        let greedy_record = record(usize::MAX, &greedy, &greedy_answer, judged[s.n]);
+        let token_counts: Vec<usize> = solutions.iter().map(|g| g.tokens.len()).collect();
+        let candidates = checked.records(&texts, &token_counts, &scores, &judged);
+        let tokens = token_counts.iter().sum::<usize>() + greedy.tokens.len() + checked.program_tokens;
+        Ok(self.finish(problem, candidates, greedy_record, tokens, start, clock, timings).await)
+    }
+
+    /// The stages after sampling, again, on the solutions an earlier record holds: the coder
+    /// writes new programs, they run, the filter and every strategy decide. The solutions, the
+    /// verdicts on their answers and their scores stay as recorded, so two coders (or two
+    /// translation prompts) are compared on the very same solutions.
+    pub async fn recode(&self, problem: &Problem, old: &Record, on_event: &mut dyn FnMut(Event), cancelled: &dyn Fn() -> bool) -> Result<Record, PipelineError> {
+        let start = (self.now)();
+        let mut timings = Timings::default();
+        let texts: Vec<&str> = old.candidates.iter().map(|c| c.cot.as_str()).collect();
+        let checked = self.check_by_programs(problem, &texts, &mut timings, on_event, cancelled).await?;
+        let clock = (self.now)();
+        let token_counts: Vec<usize> = old.candidates.iter().map(|c| c.tokens).collect();
+        let scores: Vec<Option<f64>> = old.candidates.iter().map(|c| c.score).collect();
+        let judged: Vec<Option<bool>> = old.candidates.iter().map(|c| c.correct).collect();
+        let candidates = checked.records(&texts, &token_counts, &scores, &judged);
+        let tokens = token_counts.iter().sum::<usize>() + old.greedy.tokens + checked.program_tokens;
+        Ok(self.finish(problem, candidates, old.greedy.clone(), tokens, start, clock, timings).await)
+    }
+
+    /// The solutions' answers checked by their programs: the Translate, Run and Filter stages.
+    async fn check_by_programs(
+        &self,
+        problem: &Problem,
+        solutions: &[&str],
+        timings: &mut Timings,
+        on_event: &mut dyn FnMut(Event),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Checked, PipelineError> {
+        let answers: Vec<Option<Answer>> = solutions.iter().map(|text| self.answer_of(problem, text)).collect();
+        for (cand, a) in answers.iter().enumerate() {
+            on_event(Event::Answer { cand, answer: a.as_ref().map(|a| a.raw.clone()) });
+        }
+
+        on_event(Event::Stage { stage: Stage::Translate });
+        let clock = (self.now)();
+        let (programs, program_tokens) = self.programs(problem, solutions, &answers, on_event, cancelled).await?;
+        check(cancelled)?;
+        timings.pot = (self.now)() - clock;
+
+        on_event(Event::Stage { stage: Stage::Run });
+        let clock = (self.now)();
+        let runnable: Vec<(usize, String)> = programs.iter().enumerate().filter_map(|(i, p)| p.clone().map(|p| (i, p))).collect();
+        let ran = self.runner.run_all(&runnable.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>()).await;
+        let mut outcomes: Vec<Option<PotOutcome>> = vec![None; solutions.len()];
+        for ((cand, _), outcome) in runnable.iter().zip(ran) {
+            on_event(Event::Ran { cand: *cand, outcome: outcome.clone() });
+            outcomes[*cand] = Some(outcome);
+        }
+        timings.run = (self.now)() - clock;
+
+        on_event(Event::Stage { stage: Stage::Filter });
+        let clock = (self.now)();
+        let kept = self.filter(problem, &answers, &outcomes).await;
+        for (cand, &k) in kept.iter().enumerate() {
+            on_event(Event::Verdict { cand, kept: k });
+        }
+        timings.filter = (self.now)() - clock;
+        Ok(Checked { answers, programs, program_tokens, outcomes, kept })
+    }
+
+    /// The record, with every strategy's pick; `judge_start` is when the Judge stage began.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(&self, problem: &Problem, candidates: Vec<CandidateRecord>, greedy: CandidateRecord, tokens: usize, start: f64, judge_start: f64, mut timings: Timings) -> Record {
         let gold = gold_text(problem);
-        let decision = decide(problem.task, gold.as_deref(), &candidates, &greedy_record, self.runner).await;
-        lap(&mut timings.judge);
-        let tokens = solutions.iter().map(|g| g.tokens.len()).sum::<usize>() + greedy.tokens.len() + program_tokens;
-        Ok(Record {
+        let decision = decide(problem.task, gold.as_deref(), &candidates, &greedy, self.runner).await;
+        timings.judge = (self.now)() - judge_start;
+        Record {
             index: problem.index,
             task: problem.task,
             question: problem.question.clone(),
             gold,
             candidates,
-            greedy: greedy_record,
+            greedy,
             picks: decision.picks,
             correct: decision.correct,
             picked_candidate: decision.picked_candidate,
@@ -187,7 +223,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             seconds: (self.now)() - start,
             timings,
             provenance: None,
-        })
+        }
     }
 
     /// Only the sampling and judging stages: N solutions with their answers judged against the
@@ -254,7 +290,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
     async fn programs(
         &self,
         problem: &Problem,
-        solutions: &[Generated],
+        solutions: &[&str],
         answers: &[Option<Answer>],
         on_event: &mut dyn FnMut(Event),
         cancelled: &dyn Fn() -> bool,
@@ -277,7 +313,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         let wanted: Vec<usize> = (0..solutions.len()).filter(|&i| answers[i].is_some()).collect();
         let mut prompts = Vec::with_capacity(wanted.len());
         for &i in &wanted {
-            let text = coder.chat_prompt(Some(prompts::POT_SYSTEM), &prompts::cot_to_pot(&problem.question, &solutions[i].text))?;
+            let text = coder.chat_prompt(Some(prompts::POT_SYSTEM), &prompts::cot_to_pot(&problem.question, solutions[i]))?;
             prompts.push(coder.tokenizer.encode(&text)?);
         }
         let options = GenerateOptions {
@@ -350,6 +386,33 @@ impl<R: PythonRunner> Pipeline<'_, R> {
                 Some(self.runner.run(&program).await.finished())
             }
         }
+    }
+}
+
+/// What the Translate, Run and Filter stages made of N solutions.
+struct Checked {
+    answers: Vec<Option<Answer>>,
+    programs: Vec<Option<String>>,
+    program_tokens: usize,
+    outcomes: Vec<Option<PotOutcome>>,
+    kept: Vec<bool>,
+}
+
+impl Checked {
+    fn records(&self, texts: &[&str], tokens: &[usize], scores: &[Option<f64>], judged: &[Option<bool>]) -> Vec<CandidateRecord> {
+        (0..texts.len())
+            .map(|i| CandidateRecord {
+                cot: texts[i].to_string(),
+                tokens: tokens[i],
+                answer: self.answers[i].as_ref().map(|a| a.raw.clone()),
+                pot_code: self.programs[i].clone(),
+                pot_outcome: self.outcomes[i].clone(),
+                pot_result: self.outcomes[i].as_ref().and_then(|o| o.result()).map(str::to_string),
+                kept: self.kept[i],
+                score: scores[i],
+                correct: judged[i],
+            })
+            .collect()
     }
 }
 
