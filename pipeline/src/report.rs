@@ -84,6 +84,8 @@ pub struct Report {
     pub mean_seconds: f64,
     /// How the candidates' programs ended ([`program_outcome`]) → how many.
     pub programs: BTreeMap<String, usize>,
+    /// The same, over the problems where the filter kept nothing: why it emptied the set.
+    pub programs_when_emptied: BTreeMap<String, usize>,
 }
 
 impl Report {
@@ -101,12 +103,6 @@ impl Report {
         let pass = judged.iter().filter(|r| r.candidates.iter().any(|c| c.correct == Some(true))).count();
         let share = |count: usize, of: usize| if of == 0 { 0.0 } else { count as f64 / of as f64 };
         let mean = |f: &dyn Fn(&Record) -> f64| if records.is_empty() { 0.0 } else { records.iter().map(f).sum::<f64>() / records.len() as f64 };
-        let mut programs = BTreeMap::new();
-        for r in records {
-            for c in &r.candidates {
-                *programs.entry(program_outcome(r.task, c).to_string()).or_insert(0) += 1;
-            }
-        }
         Self {
             problems: records.len(),
             judged: judged.len(),
@@ -119,7 +115,8 @@ impl Report {
             mean_kept: mean(&|r| r.candidates.iter().filter(|c| c.kept).count() as f64),
             mean_tokens: mean(&|r| r.tokens as f64),
             mean_seconds: mean(&|r| r.seconds),
-            programs,
+            programs: outcome_counts(records.iter()),
+            programs_when_emptied: outcome_counts(records.iter().filter(|r| r.filter_emptied)),
         }
     }
 
@@ -162,13 +159,32 @@ mean tokens per problem: {:.0} · mean seconds per problem: {:.1}\n",
             self.mean_tokens,
             self.mean_seconds
         ));
-        let total: usize = self.programs.values().sum();
-        let mut programs: Vec<(&String, &usize)> = self.programs.iter().collect();
-        programs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let parts: Vec<String> = programs.iter().map(|(k, v)| format!("{k} {v} ({:.1}%)", 100.0 * **v as f64 / total.max(1) as f64)).collect();
-        out.push_str(&format!("\nprograms ({total} candidates): {}\n", parts.join(" · ")));
+        out.push_str(&format!("\nprograms ({}", outcome_line(&self.programs)));
+        if !self.programs_when_emptied.is_empty() {
+            out.push_str(&format!("\nprograms where the filter kept nothing ({}", outcome_line(&self.programs_when_emptied)));
+        }
         out
     }
+}
+
+/// How many candidates' programs ended each way ([`program_outcome`]).
+fn outcome_counts<'a>(records: impl Iterator<Item = &'a Record>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        for c in &r.candidates {
+            *counts.entry(program_outcome(r.task, c).to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// `N candidates): outcome n (share) · …`, the commonest first.
+fn outcome_line(counts: &BTreeMap<String, usize>) -> String {
+    let total: usize = counts.values().sum();
+    let mut sorted: Vec<(&String, &usize)> = counts.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let parts: Vec<String> = sorted.iter().map(|(k, v)| format!("{k} {v} ({:.1}%)", 100.0 * **v as f64 / total.max(1) as f64)).collect();
+    format!("{total} candidates): {}\n", parts.join(" · "))
 }
 
 /// How a candidate's program ended, from the filter's point of view.
