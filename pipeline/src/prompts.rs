@@ -24,14 +24,12 @@ pub fn solve_system(problem: &Problem) -> &'static str {
 }
 
 /// The user turn asking the coder to turn one solution into a program (program-of-thought).
-/// Names spelled two ways (`seattle_sheep`, then `Seattle_sheep`) were most of the programs' errors
-/// in the GSM8K records, hence the lower-case names assigned before use.
+/// A variant asking for lower-case names assigned before use, against the names spelled two
+/// ways behind most errors, raised more errors instead (`BENCHMARKS.md`, "The translation prompt").
 pub fn cot_to_pot(question: &str, solution: &str) -> String {
     format!(
         "Question: {question}\n\nSolution:\n{solution}\n\nWrite a Python program that follows this \
-solution step by step. First assign each number given in the question to a variable with a short \
-lower-case name. Then compute every quantity the solution uses, only from variables you have \
-already assigned. End with `print(answer)`, printing only the final answer (a number, or a sympy \
-expression for symbolic answers)."
+solution step by step, computing every quantity it uses, and ends by printing only the final \
+answer (a number, or a sympy expression for symbolic answers)."
     )
 }

@@ -193,7 +193,7 @@ fn Headline() -> impl IntoView {
             view! {
                 <div class="headline" data-testid="headline" data-strategy=HEADLINE_STRATEGY>
                     <p class="answer">"Answer: "<strong data-testid="headline-answer" class:program=program>{answer}</strong>{judged}</p>
-                    <p class="why">{format!("Picked by the {}. ", label.to_lowercase())}{HEADLINE_WHY}</p>
+                    <p class="why">{format!("Picked by “{label}”. ")}{HEADLINE_WHY}</p>
                 </div>
             }
         })
