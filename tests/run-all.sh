@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
-# Every test: sets up what the page needs (scripts/setup.sh: tools, Pyodide, test models), runs
+# Every test: installs the system packages it needs (apt, as root), sets up what the page needs
+# (scripts/setup.sh: tools, Pyodide, test models), runs
 # the Rust suite against the committed llama.cpp / gguf-py / f32-reference fixtures (CPU backend
-# and burn-wgpu through Vulkan; on a machine without a GPU that is Mesa's lavapipe, see .ci/run),
+# and burn-wgpu through Vulkan; on a machine without a GPU that is Mesa's lavapipe),
 # then builds the page and runs the browser tests in headless Chromium (WebGPU on SwiftShader).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each stage's start time, so that a CI log shows where its time went.
 stage() { echo "== $(date -u +%H:%M:%S) $*"; }
 stage setup
+# System packages: Mesa's lavapipe (a Vulkan device for burn-wgpu without a GPU), bubblewrap and
+# Debian's python3 with sympy (the native Python sandbox), chromium (the browser tests).
+missing=()
+ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers libvulkan1)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+/usr/bin/python3 -c 'import sympy' 2>/dev/null || missing+=(python3 python3-sympy)
+command -v chromium >/dev/null || missing+=(chromium)
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing system packages; install them first (Debian/Ubuntu): sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}

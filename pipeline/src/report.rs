@@ -200,8 +200,8 @@ pub fn program_outcome(task: Task, c: &CandidateRecord) -> &'static str {
         Some(PotOutcome::Timeout { .. }) => "timed out",
         Some(PotOutcome::OutputTooLarge { .. }) => "printed too much",
         Some(PotOutcome::Unavailable { .. }) => "could not run",
+        Some(PotOutcome::Finished { .. }) if task.is_code() => "passed the visible test",
         Some(PotOutcome::Finished { .. }) if c.kept => "agreed",
-        Some(PotOutcome::Finished { .. }) if task.is_code() => "passed but not kept",
         Some(PotOutcome::Finished { .. }) if c.pot_result.is_none() => "printed nothing",
         Some(PotOutcome::Finished { .. }) => "disagreed",
     }
