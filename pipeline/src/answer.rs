@@ -163,13 +163,15 @@ pub fn normalize(raw: &str) -> String {
     s = brace_short_fractions(&s);
     s = s.split_whitespace().collect::<String>();
     s = s.trim_end_matches('.').to_string();
-    // "x = 5" → "5" when the left side is one short name.
-    if let Some((lhs, rhs)) = s.split_once('=')
-        && !rhs.contains('=')
-        && lhs.len() <= 2
-        && lhs.chars().all(|c| c.is_ascii_alphabetic())
-    {
-        s = rhs.to_string();
+    // "x = 5" → "5" and "x \in [-2,7]" → "[-2,7]" when the left side is one short name.
+    for relation in ["=", "\\in"] {
+        if let Some((lhs, rhs)) = s.split_once(relation)
+            && !rhs.contains(relation)
+            && lhs.len() <= 2
+            && lhs.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            s = rhs.to_string();
+        }
     }
     if s.starts_with('.') {
         s.insert(0, '0');

@@ -44,7 +44,9 @@ fn bool_eq(b: bool) -> Equality {
 }
 
 /// A Python program that prints `True` when sympy finds the two answers equal, `False` otherwise
-/// (also when either cannot be parsed). Tuples compare element by element.
+/// (also when either cannot be parsed). Tuples compare element by element; intervals (one end
+/// closed: `(a, b)` alone is a point) and unions of intervals by their ends; equations `l = r` as
+/// equal when `l - r` of one is a constant multiple of the other's.
 pub fn sympy_program(a: &Answer, b: &Answer) -> String {
     sympy_pairs_program(&[(a, b)])
 }
@@ -55,12 +57,45 @@ pub fn sympy_pairs_program(pairs: &[(&Answer, &Answer)]) -> String {
     let quote = |a: &Answer| serde_json::to_string(&latex_to_sympy(&a.normalized)).expect("a string always serialises");
     let pairs: Vec<String> = pairs.iter().map(|(a, b)| format!("({}, {})", quote(a), quote(b))).collect();
     format!(
-        r#"from sympy import simplify, nsimplify, N
+        r#"from sympy import simplify, nsimplify, N, Interval, Union
 from sympy.parsing.sympy_parser import parse_expr, standard_transformations, implicit_multiplication_application, convert_xor
 T = standard_transformations + (implicit_multiplication_application, convert_xor)
+class Equation:
+    def __init__(self, lhs, rhs):
+        self.zero = parse(lhs) - parse(rhs)
+def parse(s):
+    return parse_expr(s, transformations=T)
+def interval(s, open_ok):
+    s = s.strip()
+    if len(s) < 2 or s[0] not in "([" or s[-1] not in ")]" or s[1:-1].count(",") != 1:
+        return None
+    if not open_ok and s[0] == "(" and s[-1] == ")":
+        return None  # (a, b) alone is a point
+    a, b = s[1:-1].split(",")
+    return Interval(parse(a), parse(b), s[0] == "(", s[-1] == ")")
+def value(s):
+    if "∪" in s:
+        parts = [interval(p, True) for p in s.split("∪")]
+        if None in parts:
+            raise ValueError(s)
+        return Union(*parts)
+    if s.count("=") == 1:
+        return Equation(*s.split("="))
+    return interval(s, False) or parse(s)
 def same(x, y):
+    if type(x) is not type(y) and Equation in (type(x), type(y)):
+        return False
+    if isinstance(x, Equation):
+        ratio = simplify(x.zero / y.zero)
+        return ratio != 0 and not ratio.free_symbols
     if isinstance(x, tuple) or isinstance(y, tuple):
         return isinstance(x, tuple) and isinstance(y, tuple) and len(x) == len(y) and all(same(p, q) for p, q in zip(x, y))
+    if isinstance(x, Interval) or isinstance(y, Interval):
+        return isinstance(x, Interval) and isinstance(y, Interval) and (x.left_open, x.right_open) == (y.left_open, y.right_open) and same(x.start, y.start) and same(x.end, y.end)
+    if isinstance(x, Union) or isinstance(y, Union):
+        return isinstance(x, Union) and isinstance(y, Union) and len(x.args) == len(y.args) and all(same(p, q) for p, q in zip(x.args, y.args))
+    if x == y:
+        return True
     d = simplify(x - y)
     if d == 0:
         return True
@@ -70,7 +105,7 @@ def same(x, y):
         return False
 for a, b in [{}]:
     try:
-        print(same(parse_expr(a, transformations=T), parse_expr(b, transformations=T)))
+        print(same(value(a), value(b)))
     except Exception:
         print(False)
 "#,
@@ -154,17 +189,10 @@ pub fn latex_to_sympy(latex: &str) -> String {
                 rest = after;
             }
         } else if c == '\\' {
-            let name_len = rest[1..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - 1);
-            let name = &rest[1..1 + name_len];
-            out.push_str(match name {
-                "pi" => "pi",
-                "infty" => "oo",
-                "cdot" | "times" => "*",
-                "div" => "/",
-                "sin" | "cos" | "tan" | "log" | "ln" | "exp" => name,
-                _ => "",
-            });
-            rest = &rest[1 + name_len.max(if name_len == 0 { 1 } else { 0 })..];
+            let letters = rest[1..].find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len() - 1);
+            let (consumed, sympy) = command(&rest[1..1 + letters]);
+            out.push_str(sympy);
+            rest = &rest[1 + consumed.max(if letters == 0 { 1 } else { 0 })..];
         } else {
             match c {
                 '{' => out.push('('),
@@ -176,6 +204,39 @@ pub fn latex_to_sympy(latex: &str) -> String {
         }
     }
     out
+}
+
+/// A LaTeX command's sympy form and how many of `letters` (the letters after the backslash) it
+/// takes. Normal forms have no spaces, so `\cot x` arrives as `\cotx`: a function's name may
+/// run into its argument, and is then followed by a space for sympy's implicit application.
+/// Unknown commands (`\text`, `\left`) vanish.
+fn command(letters: &str) -> (usize, &'static str) {
+    const SYMBOLS: [(&str, &str); 6] = [("infty", "oo"), ("cdot", "*"), ("times", "*"), ("div", "/"), ("cup", "∪"), ("pi", "pi")];
+    const FUNCTIONS: [(&str, &str); 15] = [
+        ("arcsin", "asin "),
+        ("arccos", "acos "),
+        ("arctan", "atan "),
+        ("sinh", "sinh "),
+        ("cosh", "cosh "),
+        ("tanh", "tanh "),
+        ("sin", "sin "),
+        ("cos", "cos "),
+        ("tan", "tan "),
+        ("cot", "cot "),
+        ("sec", "sec "),
+        ("csc", "csc "),
+        ("log", "log "),
+        ("exp", "exp "),
+        ("ln", "log "),
+    ];
+    if let Some((_, sympy)) = SYMBOLS.iter().find(|(name, _)| *name == letters) {
+        return (letters.len(), sympy);
+    }
+    // Longest names first, so that `sinh` is not read as `sin` + `h`.
+    match FUNCTIONS.iter().chain(&SYMBOLS).find(|(name, _)| letters.starts_with(name)) {
+        Some((name, sympy)) => (name.len(), sympy),
+        None => (letters.len(), ""),
+    }
 }
 
 /// The argument of a LaTeX command: `{...}` or a single character.

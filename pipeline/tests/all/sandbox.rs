@@ -160,3 +160,20 @@ fn sympy_decides_symbolic_equality_through_the_runner() {
     assert_eq!(check("(1, 2)", "(1, 3)").as_deref(), Some("False"));
     assert_eq!(check("\\text{(C)}", "((").as_deref(), Some("False"), "unparseable is unequal");
 }
+
+/// The MATH-500 dev gold answers that sympy could not read before: intervals, unions, equations,
+/// `\cot`, `x \in [...]`.
+#[test]
+fn sympy_reads_math_answers_intervals_unions_equations() {
+    let check = |a: &str, b: &str| run(&sympy_program(&Answer::new(a), &Answer::new(b))).result().map(str::to_string);
+    assert_eq!(check("\\left(\\frac{3}{5},\\frac{8}{3}\\right]", "(0.6, 8/3]").as_deref(), Some("True"));
+    assert_eq!(check("(3,4]", "(3,4)").as_deref(), Some("False"), "open and closed ends differ");
+    assert_eq!(check("(-\\infty, 0]", "(-oo, 0.0]").as_deref(), Some("True"));
+    assert_eq!(check("(0,9) \\cup (9,36)", "(0, 9)\\cup(9, 6^2)").as_deref(), Some("True"));
+    assert_eq!(check("(0,9) \\cup (9,36)", "(0,36)").as_deref(), Some("False"));
+    assert_eq!(check("x \\in [-2,7]", "[-2, 7]").as_deref(), Some("True"));
+    assert_eq!(check("5x - 7y + 11z + 4 = 0", "-10x + 14y - 22z - 8 = 0").as_deref(), Some("True"), "the same plane");
+    assert_eq!(check("5x - 7y + 11z + 4 = 0", "5x - 7y + 11z = 0").as_deref(), Some("False"));
+    assert_eq!(check("\\cot x", "\\frac{\\cos x}{\\sin x}").as_deref(), Some("True"));
+    assert_eq!(check("(1, 2)", "[1, 2]").as_deref(), Some("False"), "a point is not an interval");
+}
