@@ -33,8 +33,9 @@ pub const STRATEGIES: [&str; 9] = [
     "joint_weighted",
 ];
 
-/// The strategy whose answer the page puts first: the best on every task measured so far
-/// (`BENCHMARKS.md`, "Every strategy on the dev slices").
+/// The strategy whose answer the page puts first: the most accurate pick measured, tied with the
+/// two weighted joint votes and needing no verifier score but for ties (`BENCHMARKS.md`, "Every
+/// strategy on the dev slices").
 pub const HEADLINE_STRATEGY: &str = "joint_vote";
 
 /// An answer a strategy chose, and the candidate whose solution gave it. A joint vote can be won
