@@ -11,7 +11,7 @@ use cotnpot_engine::LanguageModel;
 use cotnpot_pipeline::decide::decide;
 use cotnpot_pipeline::record::{Provenance, Record};
 use cotnpot_pipeline::report::{Comparison, Report};
-use cotnpot_pipeline::strategy::headline_strategy;
+use cotnpot_pipeline::strategy::HEADLINE_STRATEGY;
 use cotnpot_pipeline::sandbox::{BubblewrapRunner, SandboxLimits};
 use cotnpot_pipeline::task::{Problem, Task};
 use cotnpot_pipeline::{Models, Pipeline, Settings};
@@ -168,9 +168,8 @@ pub fn run(args: Args) -> Result<()> {
             continue;
         }
         bar.set_message(format!(
-            "{} {:.0}% · majority {:.0}% · greedy {:.0}%",
-            headline_strategy(task),
-            100.0 * report.accuracy(headline_strategy(task)),
+            "{HEADLINE_STRATEGY} {:.0}% · majority {:.0}% · greedy {:.0}%",
+            100.0 * report.accuracy(HEADLINE_STRATEGY),
             100.0 * report.accuracy("majority"),
             100.0 * report.accuracy("greedy")
         ));

@@ -210,7 +210,7 @@ test("a problem solved end to end with N=4", { timeout: 30 * MINUTE }, async () 
     assert.equal(await byTest("strategies").locator(`[data-strategy="${key}"]`).count(), 1);
   }
   assert.match(await byTest("strategies").innerText(), /Gold answer/);
-  await headlineIs("cotnpot_majority");
+  await headlineIs("cotnpot_weighted");
   assert.match(await byTest("timings").innerText(), /first token after .* total/);
   await byTest("chart").waitFor();
 });
@@ -249,10 +249,10 @@ test("a maths problem: each solution gets a program from the coder, run in Pyodi
     assert.match(await card.locator('[data-testid="verdict"]').innerText(), /kept|dropped/);
     assert.match(await card.locator('[data-testid="score"]').innerText(), /mean log-prob/);
   }
-  await headlineIs("joint_vote");
+  await headlineIs("cotnpot_weighted");
 });
 
-// The headline shows the pick of the strategy measured best on the task, and says why it leads.
+// The headline shows the pick of the strategy measured best, and says why it leads.
 async function headlineIs(strategy) {
   assert.equal(await byTest("headline").getAttribute("data-strategy"), strategy);
   // A program keeps its line breaks in the headline and not in the table: compare words.

@@ -3,8 +3,7 @@
 
 use cotnpot_pipeline::Stage;
 use cotnpot_pipeline::runner::PotOutcome;
-use cotnpot_pipeline::strategy::headline_strategy;
-use cotnpot_pipeline::task::Task;
+use cotnpot_pipeline::strategy::HEADLINE_STRATEGY;
 use leptos::prelude::*;
 
 use super::state::{AppState, CandidateView};
@@ -30,19 +29,13 @@ const STRATEGY_LABELS: [(&str, &str); 9] = [
     ("joint_weighted", "Joint vote, verifier-weighted"),
 ];
 
-/// Why the headline shows [`headline_strategy`]'s answer; the maths figures are `cotnpot report
+/// Why the headline shows [`HEADLINE_STRATEGY`]'s answer; the figures are `cotnpot report
 /// --recompute` on the committed records (`BENCHMARKS.md`, "Every strategy on the dev slices").
-fn headline_why(task: Task) -> &'static str {
-    if task.is_code() {
-        "The most common program among those that pass the visible test (comments and spacing \
-ignored). This was the most accurate pick we measured on MBPP dev problems with \
-Qwen2.5-Coder-0.5B (BENCHMARKS.md)."
-    } else {
-        "Each solution's answer and each program's printed result count as one vote. This was the \
-most accurate pick we measured: 46% of 100 GSM8K dev problems with Qwen2.5-Coder-0.5B, against \
-35% for majority vote and 28% for greedy (BENCHMARKS.md)."
-    }
-}
+const HEADLINE_WHY: &str = "The solutions whose program agrees with them (for code: passes the \
+visible test) vote, each weighted by the model's confidence in it; when none agrees, every \
+solution's answer and every program's result count as one vote. This was the most accurate pick \
+we measured with Qwen2.5-Coder-0.5B: 46% of 100 GSM8K dev problems (majority vote 35%, greedy \
+28%) and 49% of 85 MBPP dev problems (majority vote 32%, greedy 31%); BENCHMARKS.md.";
 
 #[component]
 pub fn RunPanel() -> impl IntoView {
@@ -137,7 +130,7 @@ pub fn outcome_view(outcome: &PotOutcome) -> (String, &'static str, String) {
 fn Card(index: usize) -> impl IntoView {
     let state = expect_context::<AppState>();
     let cand = move || state.run.with(|r| r.candidates.get(index).cloned().unwrap_or_default());
-    let winner = move || state.run.with(|r| r.record.as_ref().and_then(|rec| rec.picked_candidate.get(headline_strategy(rec.task)).copied().flatten()) == Some(index));
+    let winner = move || state.run.with(|r| r.record.as_ref().and_then(|rec| rec.picked_candidate.get(HEADLINE_STRATEGY).copied().flatten()) == Some(index));
     let correct = move || state.run.with(|r| r.record.as_ref().and_then(|rec| rec.candidates.get(index).and_then(|c| c.correct)));
     view! {
         <article class="card" data-testid="candidate" class:dropped=move || cand().kept == Some(false) class:winner=winner>
@@ -194,7 +187,7 @@ fn Headline() -> impl IntoView {
     let state = expect_context::<AppState>();
     move || {
         state.run.with(|r| r.record.clone()).map(|record| {
-            let strategy = headline_strategy(record.task);
+            let strategy = HEADLINE_STRATEGY;
             let label = STRATEGY_LABELS.iter().find(|(key, _)| *key == strategy).map_or(strategy, |(_, label)| *label);
             let answer = record.picks.get(strategy).cloned().flatten().unwrap_or_else(|| "no answer found".into());
             let program = answer.contains('\n');
@@ -202,7 +195,7 @@ fn Headline() -> impl IntoView {
             view! {
                 <div class="headline" data-testid="headline" data-strategy=strategy>
                     <p class="answer">"Answer: "<strong data-testid="headline-answer" class:program=program>{answer}</strong>{judged}</p>
-                    <p class="why">{format!("Picked by “{label}”. ")}{headline_why(record.task)}</p>
+                    <p class="why">{format!("Picked by “{label}”. ")}{HEADLINE_WHY}</p>
                 </div>
             }
         })
