@@ -2,7 +2,6 @@
 //! best-of-N, the CoTnPoT filter followed by either, verifier-weighted votes, and the joint vote in
 //! which each solution and each program counts once.
 
-use serde::{Deserialize, Serialize};
 
 use crate::answer::Answer;
 use crate::compare::{Equality, compare};
@@ -39,7 +38,7 @@ pub const HEADLINE_STRATEGY: &str = "cotnpot_weighted";
 
 /// An answer a strategy chose, and the candidate whose solution gave it. A joint vote can be won
 /// by programs alone; then no solution gave the answer and `candidate` is `None`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pick {
     pub candidate: Option<usize>,
     pub answer: Answer,
