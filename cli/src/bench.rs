@@ -13,6 +13,9 @@ pub struct Args {
     /// Decode steps timed per batch size.
     #[arg(long, default_value_t = 16)]
     steps: usize,
+    /// Measure the decode steps only (no prefill of 512 tokens, no scoring).
+    #[arg(long)]
+    decode_only: bool,
     /// One JSON object on one line instead of the table.
     #[arg(long)]
     json: bool,
@@ -27,10 +30,13 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report {
     load_s: f64,
-    prefill_tok_s: f64,
+    prefill_tok_s: Option<f64>,
     decode_tok_s_batch1: f64,
     decode_tok_s_batch8: f64,
-    score_8x256_s: f64,
+    score_8x256_s: Option<f64>,
+    dispatches_per_token_batch1: Option<f64>,
+    host_ms_per_token_batch1: Option<f64>,
+    host_ms_per_step_batch8: Option<f64>,
     peak_mem_mb: f64,
     backend: String,
     model: String,
@@ -54,13 +60,16 @@ pub fn run(args: Args) -> Result<()> {
     }
     let load_s = origin.elapsed().as_secs_f64();
     let now = || origin.elapsed().as_secs_f64();
-    let speeds = pollster::block_on(cotnpot_engine::bench::measure(&lm.model, args.steps, &now))?;
+    let speeds = pollster::block_on(cotnpot_engine::bench::measure(&lm.model, args.steps, args.decode_only, &now))?;
     let report = Report {
         load_s,
         prefill_tok_s: speeds.prefill_tok_s,
         decode_tok_s_batch1: speeds.decode_tok_s_batch1,
         decode_tok_s_batch8: speeds.decode_tok_s_batch8,
         score_8x256_s: speeds.score_8x256_s,
+        dispatches_per_token_batch1: speeds.dispatches_per_token_batch1,
+        host_ms_per_token_batch1: speeds.host_ms_per_token_batch1,
+        host_ms_per_step_batch8: speeds.host_ms_per_step_batch8,
         peak_mem_mb: peak_mem_mb(),
         backend: args.backend.clone(),
         model: args.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -79,10 +88,14 @@ pub fn run(args: Args) -> Result<()> {
         println!("model               {}", report.model);
         println!("backend             {}", report.backend);
         println!("load                {:.2} s", report.load_s);
-        println!("prefill (512 tok)   {:.1} tok/s", report.prefill_tok_s);
+        let shown = |v: Option<f64>, unit: &str| v.map_or("n/a".to_string(), |v| format!("{v:.1}{unit}"));
+        println!("prefill (512 tok)   {}", shown(report.prefill_tok_s, " tok/s"));
         println!("decode batch 1      {:.2} tok/s", report.decode_tok_s_batch1);
-        println!("decode batch 8      {:.2} tok/s (summed)", report.decode_tok_s_batch8);
-        println!("score 8×256         {:.2} s", report.score_8x256_s);
+        println!("decode batch 8      {:.2} tok/s (summed, sampled)", report.decode_tok_s_batch8);
+        println!("score 8×256         {}", shown(report.score_8x256_s, " s"));
+        println!("launches, batch 1   {} a token", shown(report.dispatches_per_token_batch1, ""));
+        println!("host, batch 1       {} a token (issue, device idle; sampling)", shown(report.host_ms_per_token_batch1, " ms"));
+        println!("host, batch 8       {} a step, sampled", shown(report.host_ms_per_step_batch8, " ms"));
         println!("peak memory         {:.0} MiB", report.peak_mem_mb);
         println!("adapter             {adapter}");
         println!("weights on device   {weights_mib:.1} MiB");

@@ -4,7 +4,19 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const FIELDS: [&str; 8] = ["load_s", "prefill_tok_s", "decode_tok_s_batch1", "decode_tok_s_batch8", "score_8x256_s", "peak_mem_mb", "backend", "model"];
+const FIELDS: [&str; 11] = [
+    "load_s",
+    "prefill_tok_s",
+    "decode_tok_s_batch1",
+    "decode_tok_s_batch8",
+    "score_8x256_s",
+    "dispatches_per_token_batch1",
+    "host_ms_per_token_batch1",
+    "host_ms_per_step_batch8",
+    "peak_mem_mb",
+    "backend",
+    "model",
+];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -22,8 +34,13 @@ fn adapter() -> PathBuf {
 }
 
 fn bench(model: &PathBuf, extra: &[&str]) -> Output {
+    bench_on("flex", model, extra)
+}
+
+fn bench_on(backend: &str, model: &PathBuf, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cotnpot"))
-        .args(["bench", "--backend", "flex", "--steps", "2", "--json", "--model"])
+        .env("XDG_RUNTIME_DIR", std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()))
+        .args(["bench", "--backend", backend, "--steps", "2", "--json", "--model"])
         .arg(model)
         .args(extra)
         .output()
@@ -53,6 +70,9 @@ fn bench_json_has_exactly_the_issue_fields_with_and_without_an_adapter() {
         for rate in ["prefill_tok_s", "decode_tok_s_batch1", "decode_tok_s_batch8", "score_8x256_s"] {
             assert!(report[rate].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{rate} = {}", report[rate]);
         }
+        for field in ["dispatches_per_token_batch1", "host_ms_per_token_batch1", "host_ms_per_step_batch8"] {
+            assert!(report[field].is_null(), "{field}: the CPU backend launches no kernels");
+        }
         assert_eq!(report["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");
         assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("adapter: {mode}")), "{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -65,4 +85,19 @@ fn bench_refuses_an_adapter_trained_on_another_model() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("was trained on SmolLM2-135M-Instruct.Q4_1.gguf"), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+/// On wgpu the decode steps' kernel launches are counted, and `--decode-only` leaves prefill and
+/// scoring out (null).
+#[test]
+fn bench_counts_launches_on_wgpu() {
+    let report = json_report(&bench_on("wgpu", &model("SmolLM2-135M-Instruct.Q4_1.gguf"), &["--decode-only"]));
+    let launches = report["dispatches_per_token_batch1"].as_f64().expect("launches counted on wgpu");
+    // SmolLM2 has 30 layers: at least one launch each, and far fewer than the ~530 a step took
+    // before the fused step.
+    assert!((30.0..=400.0).contains(&launches), "{launches} launches a token");
+    assert!(report["prefill_tok_s"].is_null() && report["score_8x256_s"].is_null(), "{report:?}");
+    for field in ["decode_tok_s_batch1", "decode_tok_s_batch8", "host_ms_per_token_batch1", "host_ms_per_step_batch8"] {
+        assert!(report[field].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{field} = {}", report[field]);
+    }
 }

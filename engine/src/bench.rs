@@ -3,18 +3,30 @@
 
 use serde::Serialize;
 
-use crate::generate::argmax;
+use crate::EngineError;
+use crate::generate::{Rng, SamplingParams, argmax, sample};
 use crate::model::Transformer;
 use crate::readback::to_vec;
 use crate::score::score;
-use crate::EngineError;
+use crate::step::Stepper;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Speeds {
-    pub prefill_tok_s: f64,
+    /// `None` when only decoding was measured (as for the next three).
+    pub prefill_tok_s: Option<f64>,
     pub decode_tok_s_batch1: f64,
     pub decode_tok_s_batch8: f64,
-    pub score_8x256_s: f64,
+    pub score_8x256_s: Option<f64>,
+    /// Kernel launches a batch-1 decode step issues (CubeCL devices only).
+    pub dispatches_per_token_batch1: Option<f64>,
+    /// The host's time for one decode step on a native CubeCL device: issuing it with the device
+    /// running nothing (see `issue_s`) plus drawing the tokens from its logits. Measured so
+    /// because on a CPU Vulkan driver (lavapipe) shaders run on the same cores, and the
+    /// issuing thread spins while the device is busy, so per-thread CPU times mix the two.
+    pub host_ms_per_token_batch1: Option<f64>,
+    /// The same for a step of eight sequences, each sampled (temperature, top-k, top-p, min-p;
+    /// batch 1 decodes greedily).
+    pub host_ms_per_step_batch8: Option<f64>,
 }
 
 /// Deterministic pseudo-text token ids (avoiding the first 256 ids, where specials often live).
@@ -23,38 +35,132 @@ fn token_ids(n: usize, vocab: usize, salt: u64) -> Vec<u32> {
     (0..n).map(|_| 256 + (rng.next_u64() % (vocab as u64 - 256)) as u32).collect()
 }
 
-async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn Fn() -> f64) -> Result<f64, EngineError> {
+struct DecodeRun {
+    tok_s: f64,
+    host_ms_per_step: Option<f64>,
+    launches_per_step: Option<f64>,
+}
+
+/// `steps` decode steps of `batch` rows through the generation path's stepper; batch 1 decodes
+/// greedily, larger batches sample as the pipeline does.
+async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn Fn() -> f64) -> Result<DecodeRun, EngineError> {
     let mut cache = model.new_cache();
     let prompt = token_ids(32, model.config.vocab, 1);
     let logits = to_vec(model.last_logits(&prompt, 1, &mut cache)).await?;
-    let mut cache = cache.expand_batch(batch);
-    let mut next = vec![argmax(&logits); batch];
+    let cache = cache.expand_batch(batch);
+    // Room for the timed steps, the warm-up and the dry run's steps (see `issue_s`).
+    let mut stepper = Stepper::new(model, cache, prompt.len() + 2 * steps + 2);
+    let params = if batch == 1 { SamplingParams::greedy() } else { SamplingParams::default() };
+    let mut rngs: Vec<Rng> = (0..batch).map(|i| Rng::new(0, i as u64)).collect();
+    let vocab = model.config.vocab;
+    // One step untimed: the first compiles the step's kernels.
+    let warm = to_vec(stepper.forward(model, &vec![argmax(&logits); batch])).await?;
+    let mut next: Vec<u32> = warm.chunks(vocab).map(argmax).collect();
+    let mut sampling_s = 0.0;
+    let launches = LaunchCount::start();
     let start = now();
     for _ in 0..steps {
-        let logits = to_vec(model.last_logits(&next, batch, &mut cache)).await?;
-        let vocab = model.config.vocab;
-        next = (0..batch).map(|b| argmax(&logits[b * vocab..(b + 1) * vocab])).collect();
+        let mut logits = to_vec(stepper.forward(model, &next)).await?;
+        let drawing = now();
+        next = logits.chunks_mut(vocab).zip(&mut rngs).map(|(row, rng)| sample(row, &[], &params, rng)).collect();
+        sampling_s += now() - drawing;
     }
-    Ok((batch * steps) as f64 / (now() - start))
+    let elapsed = now() - start;
+    let launches_per_step = launches.finish().map(|n| n as f64 / steps as f64);
+    let host_ms_per_step = issue_s(model, &mut stepper, &next, steps, now).map(|issue| (issue + sampling_s / steps as f64) * 1e3);
+    Ok(DecodeRun { tok_s: (batch * steps) as f64 / elapsed, host_ms_per_step, launches_per_step })
 }
 
-/// `now` returns seconds from any fixed origin.
-pub async fn measure(model: &Transformer, decode_steps: usize, now: &dyn Fn() -> f64) -> Result<Speeds, EngineError> {
+/// Seconds to issue one step when the device runs nothing: CubeCL's dry run resolves, compiles
+/// (from its cache) and validates every launch and then drops it, so the wall time from issuing
+/// the steps to the server having taken them all is the host's work alone (burn's bookkeeping,
+/// CubeCL's launch path on both threads). Native CubeCL devices only: elsewhere `None`.
+#[allow(unused_variables)]
+fn issue_s(model: &Transformer, stepper: &mut Stepper, tokens: &[u32], steps: usize, now: &dyn Fn() -> f64) -> Option<f64> {
+    #[cfg(all(feature = "wgpu", not(target_arch = "wasm32")))]
+    if crate::backend::runs_device_kernels(&model.device) {
+        let dry = burn_cubecl::cubecl::dry_run::DryRun::new();
+        model.device.sync().ok()?;
+        let start = now();
+        for _ in 0..steps {
+            drop(stepper.forward(model, tokens));
+        }
+        model.device.sync().ok()?;
+        let seconds = (now() - start) / steps as f64;
+        drop(dry);
+        return Some(seconds);
+    }
+    None
+}
+
+/// Counts the kernels the process launches while it lives (CubeCL's launch observer).
+struct LaunchCount {
+    #[cfg(feature = "wgpu")]
+    observed: Option<(std::sync::Arc<Counter>, burn_cubecl::cubecl::logging::LaunchObservation)>,
+}
+
+#[cfg(feature = "wgpu")]
+#[derive(Default)]
+struct Counter(std::sync::atomic::AtomicUsize);
+
+#[cfg(feature = "wgpu")]
+impl burn_cubecl::cubecl::logging::LaunchObserver for Counter {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl LaunchCount {
+    fn start() -> Self {
+        #[cfg(feature = "wgpu")]
+        {
+            let counter = std::sync::Arc::new(Counter::default());
+            let observation = burn_cubecl::cubecl::logging::LaunchObservation::new(counter.clone());
+            Self { observed: Some((counter, observation)) }
+        }
+        #[cfg(not(feature = "wgpu"))]
+        Self {}
+    }
+
+    /// Launches seen; `None` where nothing was (a backend that is not CubeCL).
+    fn finish(self) -> Option<usize> {
+        #[cfg(feature = "wgpu")]
+        if let Some((counter, observation)) = self.observed {
+            drop(observation);
+            return Some(counter.0.load(std::sync::atomic::Ordering::Relaxed)).filter(|&n| n > 0);
+        }
+        None
+    }
+}
+
+/// Prefill of 512 tokens, decode steps at batch 1 and 8, and scoring 8 continuations of 256
+/// tokens; with `decode_only`, the decode steps alone. `now` returns seconds from any fixed origin.
+pub async fn measure(model: &Transformer, decode_steps: usize, decode_only: bool, now: &dyn Fn() -> f64) -> Result<Speeds, EngineError> {
+    let batch1 = decode_rate(model, 1, decode_steps, now).await?;
+    let batch8 = decode_rate(model, 8, decode_steps, now).await?;
+    let mut speeds = Speeds {
+        prefill_tok_s: None,
+        decode_tok_s_batch1: batch1.tok_s,
+        decode_tok_s_batch8: batch8.tok_s,
+        score_8x256_s: None,
+        dispatches_per_token_batch1: batch1.launches_per_step,
+        host_ms_per_token_batch1: batch1.host_ms_per_step,
+        host_ms_per_step_batch8: batch8.host_ms_per_step,
+    };
+    if decode_only {
+        return Ok(speeds);
+    }
     let vocab = model.config.vocab;
     let prompt = token_ids(512, vocab, 2);
     let start = now();
     let mut cache = model.new_cache();
     to_vec(model.last_logits(&prompt, 1, &mut cache)).await?;
-    let prefill_tok_s = 512.0 / (now() - start);
-
-    let decode_tok_s_batch1 = decode_rate(model, 1, decode_steps, now).await?;
-    let decode_tok_s_batch8 = decode_rate(model, 8, decode_steps, now).await?;
+    speeds.prefill_tok_s = Some(512.0 / (now() - start));
 
     let question = token_ids(64, vocab, 3);
     let continuations: Vec<Vec<u32>> = (0..8).map(|i| token_ids(256, vocab, 10 + i)).collect();
     let start = now();
     score(model, &question, &continuations).await?;
-    let score_8x256_s = now() - start;
-
-    Ok(Speeds { prefill_tok_s, decode_tok_s_batch1, decode_tok_s_batch8, score_8x256_s })
+    speeds.score_8x256_s = Some(now() - start);
+    Ok(speeds)
 }

@@ -11,6 +11,7 @@ pub mod model;
 pub mod quant;
 mod readback;
 pub mod score;
+pub mod step;
 pub mod tokenizer;
 #[cfg(feature = "train")]
 pub mod train;

@@ -205,7 +205,7 @@ async fn decode(
     model: &Transformer,
     tokenizer: &Tokenizer,
     prompts: &[&[u32]],
-    mut cache: crate::model::KvCache,
+    cache: crate::model::KvCache,
     mut logits: Vec<f32>,
     options: &GenerateOptions,
     sampled_rows: usize,
@@ -214,6 +214,8 @@ async fn decode(
 ) -> Result<Vec<Generated>, EngineError> {
     let vocab = model.config.vocab;
     let n = prompts.len();
+    let positions = cache.len() + options.max_tokens;
+    let mut stepper = crate::step::Stepper::new(model, cache, positions);
     let mut seqs: Vec<Sequence> = (0..n)
         .map(|i| Sequence { tokens: Vec::new(), log_probs: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) })
         .collect();
@@ -256,8 +258,7 @@ async fn decode(
         }
         // Finished sequences keep decoding their last token so the batch stays rectangular.
         let next: Vec<u32> = seqs.iter().zip(prompts).map(|(s, p)| *s.tokens.last().unwrap_or(&p[p.len() - 1])).collect();
-        let step_logits = model.last_logits(&next, n, &mut cache);
-        logits = to_vec(step_logits).await?;
+        logits = to_vec(stepper.forward(model, &next)).await?;
     }
 
     Ok(seqs

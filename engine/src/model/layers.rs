@@ -195,6 +195,16 @@ impl KvCache {
         (k, v)
     }
 
+    /// Layer `i`'s keys and values (`None` before the first position).
+    pub(crate) fn layer(&self, i: usize) -> Option<&(Tensor<4>, Tensor<4>)> {
+        self.layers.get(i).and_then(Option::as_ref)
+    }
+
+    /// Each row's left-padding (empty: none).
+    pub(crate) fn padding(&self) -> &[usize] {
+        &self.padding
+    }
+
     pub(crate) fn advance(&mut self, positions: usize) {
         self.len += positions;
     }

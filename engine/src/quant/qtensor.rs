@@ -77,6 +77,16 @@ impl QuantTensor {
         self.rows
     }
 
+    /// Bits per code and columns per scale/offset group.
+    pub(crate) fn format(&self) -> (u32, usize) {
+        (self.bits, self.group)
+    }
+
+    /// Each stored block of rows: its first row, its rows, and its codes, scales and offsets.
+    pub(crate) fn row_blocks(&self) -> impl Iterator<Item = (usize, usize, &Tensor<2, Int>, &Tensor<2>, &Tensor<2>)> {
+        self.blocks.iter().map(|b| (b.start, b.rows, &b.codes, &b.scales, &b.offsets))
+    }
+
     pub fn cols(&self) -> usize {
         self.cols
     }

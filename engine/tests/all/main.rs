@@ -7,4 +7,5 @@ mod gguf_files;
 mod tokenizer;
 mod parity;
 mod random_models;
+mod step;
 mod verifier;
