@@ -19,10 +19,12 @@ pub struct Speeds {
     pub score_8x256_s: Option<f64>,
     /// Kernel launches a batch-1 decode step issues (CubeCL devices only).
     pub dispatches_per_token_batch1: Option<f64>,
-    /// The host's time for one decode step on a native CubeCL device: issuing it with the device
-    /// running nothing (see `issue_s`) plus drawing the tokens from its logits. Measured so
-    /// because on a CPU Vulkan driver (lavapipe) shaders run on the same cores, and the
-    /// issuing thread spins while the device is busy, so per-thread CPU times mix the two.
+    /// CPU time of the calling thread for one decode step on a CubeCL device: issuing it (the
+    /// device idle: the previous step was read back) and drawing the tokens from its logits.
+    /// The wait for the logits is left out (on a CPU Vulkan driver such as lavapipe the shaders
+    /// run on the same cores), and so is CubeCL's server thread (native), which binds, encodes
+    /// and submits each launch, or re-encodes a replayed step: only the calling thread's CPU
+    /// clock can be read apart from the shaders'.
     pub host_ms_per_token_batch1: Option<f64>,
     /// The same for a step of eight sequences, each sampled (temperature, top-k, top-p, min-p;
     /// batch 1 decodes greedily).
@@ -43,54 +45,37 @@ struct DecodeRun {
 
 /// `steps` decode steps of `batch` rows through the generation path's stepper; batch 1 decodes
 /// greedily, larger batches sample as the pipeline does.
-async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn Fn() -> f64) -> Result<DecodeRun, EngineError> {
+async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn Fn() -> f64, thread_cpu: Option<&dyn Fn() -> f64>) -> Result<DecodeRun, EngineError> {
     let mut cache = model.new_cache();
     let prompt = token_ids(32, model.config.vocab, 1);
     let logits = to_vec(model.last_logits(&prompt, 1, &mut cache)).await?;
     let cache = cache.expand_batch(batch);
-    // Room for the timed steps, the warm-up and the dry run's steps (see `issue_s`).
-    let mut stepper = Stepper::new(model, cache, prompt.len() + 2 * steps + 2);
+    let mut stepper = Stepper::new(model, cache, prompt.len() + steps + 2);
     let params = if batch == 1 { SamplingParams::greedy() } else { SamplingParams::default() };
     let mut rngs: Vec<Rng> = (0..batch).map(|i| Rng::new(0, i as u64)).collect();
     let vocab = model.config.vocab;
     // One step untimed: the first compiles the step's kernels.
     let warm = to_vec(stepper.forward(model, &vec![argmax(&logits); batch])).await?;
     let mut next: Vec<u32> = warm.chunks(vocab).map(argmax).collect();
-    let mut sampling_s = 0.0;
+    let mut host_s = 0.0;
+    let cpu = || thread_cpu.map_or(0.0, |f| f());
     let launches = LaunchCount::start();
     let start = now();
     for _ in 0..steps {
-        let mut logits = to_vec(stepper.forward(model, &next)).await?;
-        let drawing = now();
+        // The device is idle here: the previous step's logits were read.
+        let issuing = cpu();
+        let pending = stepper.forward(model, &next);
+        host_s += cpu() - issuing;
+        let mut logits = to_vec(pending).await?;
+        let drawing = cpu();
         next = logits.chunks_mut(vocab).zip(&mut rngs).map(|(row, rng)| sample(row, &[], &params, rng)).collect();
-        sampling_s += now() - drawing;
+        host_s += cpu() - drawing;
     }
     let elapsed = now() - start;
-    let launches_per_step = launches.finish().map(|n| n as f64 / steps as f64);
-    let host_ms_per_step = issue_s(model, &mut stepper, &next, steps, now).map(|issue| (issue + sampling_s / steps as f64) * 1e3);
+    // A replayed step issues no launches of its own: it re-encodes the ones it recorded.
+    let launches_per_step = launches.finish().map(|n| n as f64 / steps as f64).or(stepper.launches().map(|n| n as f64));
+    let host_ms_per_step = (thread_cpu.is_some() && crate::backend::runs_device_kernels(&model.device)).then(|| host_s * 1e3 / steps as f64);
     Ok(DecodeRun { tok_s: (batch * steps) as f64 / elapsed, host_ms_per_step, launches_per_step })
-}
-
-/// Seconds to issue one step when the device runs nothing: CubeCL's dry run resolves, compiles
-/// (from its cache) and validates every launch and then drops it, so the wall time from issuing
-/// the steps to the server having taken them all is the host's work alone (burn's bookkeeping,
-/// CubeCL's launch path on both threads). Native CubeCL devices only: elsewhere `None`.
-#[allow(unused_variables)]
-fn issue_s(model: &Transformer, stepper: &mut Stepper, tokens: &[u32], steps: usize, now: &dyn Fn() -> f64) -> Option<f64> {
-    #[cfg(all(feature = "wgpu", not(target_arch = "wasm32")))]
-    if crate::backend::runs_device_kernels(&model.device) {
-        let dry = burn_cubecl::cubecl::dry_run::DryRun::new();
-        model.device.sync().ok()?;
-        let start = now();
-        for _ in 0..steps {
-            drop(stepper.forward(model, tokens));
-        }
-        model.device.sync().ok()?;
-        let seconds = (now() - start) / steps as f64;
-        drop(dry);
-        return Some(seconds);
-    }
-    None
 }
 
 /// Counts the kernels the process launches while it lives (CubeCL's launch observer).
@@ -134,10 +119,11 @@ impl LaunchCount {
 }
 
 /// Prefill of 512 tokens, decode steps at batch 1 and 8, and scoring 8 continuations of 256
-/// tokens; with `decode_only`, the decode steps alone. `now` returns seconds from any fixed origin.
-pub async fn measure(model: &Transformer, decode_steps: usize, decode_only: bool, now: &dyn Fn() -> f64) -> Result<Speeds, EngineError> {
-    let batch1 = decode_rate(model, 1, decode_steps, now).await?;
-    let batch8 = decode_rate(model, 8, decode_steps, now).await?;
+/// tokens; with `decode_only`, the decode steps alone. `now` returns seconds from any fixed
+/// origin; `thread_cpu`, where the platform has it, the CPU seconds the calling thread has used.
+pub async fn measure(model: &Transformer, decode_steps: usize, decode_only: bool, now: &dyn Fn() -> f64, thread_cpu: Option<&dyn Fn() -> f64>) -> Result<Speeds, EngineError> {
+    let batch1 = decode_rate(model, 1, decode_steps, now, thread_cpu).await?;
+    let batch8 = decode_rate(model, 8, decode_steps, now, thread_cpu).await?;
     let mut speeds = Speeds {
         prefill_tok_s: None,
         decode_tok_s_batch1: batch1.tok_s,

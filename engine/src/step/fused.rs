@@ -140,6 +140,24 @@ pub struct DecodeStep {
     step_in: CubeTensor,
     /// `[rows]` u32: each row's left-padding (positions no query attends to).
     padding: CubeTensor,
+    recording: Recording,
+}
+
+/// A step's launches recorded once (CubeCL's graph capture: pipelines, bindings and uniforms
+/// resolved at recording) and replayed at every later position, only the input buffers
+/// rewritten in between.
+enum Recording {
+    /// Record at the next step.
+    Wanted,
+    Recorded(cubecl::client::Graph),
+    /// Launch every step: recording is off (`COTNPOT_REPLAY=0`, or in the browser, where the
+    /// warm-up cannot block on the device yet) or failed.
+    Off,
+}
+
+/// Whether steps are recorded and replayed: natively, unless `COTNPOT_REPLAY=0`.
+fn replay_allowed() -> bool {
+    cfg!(not(target_arch = "wasm32")) && std::env::var("COTNPOT_REPLAY").as_deref() != Ok("0")
 }
 
 impl DecodeStep {
@@ -201,6 +219,7 @@ impl DecodeStep {
             tokens: int_buffer(vec![0; rows]),
             step_in: zeros(1, 1 + config.rope_dims),
             padding: int_buffer(padding),
+            recording: if replay_allowed() { Recording::Wanted } else { Recording::Off },
             position: cache.len(),
             rows,
             capacity,
@@ -235,6 +254,11 @@ impl DecodeStep {
         self.position
     }
 
+    /// Whether the next step replays a recording rather than launching its kernels.
+    pub fn replays(&self) -> bool {
+        matches!(self.recording, Recording::Recorded(_))
+    }
+
     /// Kernel launches one step issues.
     pub fn launches(&self) -> usize {
         let norms = if self.geometry.fold_norms { 0 } else { 2 * self.layers.len() + 1 };
@@ -248,11 +272,47 @@ impl DecodeStep {
         assert_eq!(tokens.len(), self.rows, "one token per row");
         if self.position == self.capacity {
             self.grow();
+            // The recording holds the old cache buffers.
+            if matches!(self.recording, Recording::Recorded(_)) {
+                self.recording = Recording::Wanted;
+            }
         }
         self.write_inputs(tokens);
-        self.launch_all();
+        match &self.recording {
+            // Safety: every buffer the recording binds is a field of `self`, kept until the
+            // recording is dropped or replaced (`grow` replaces the cache, then re-records);
+            // writes, replays and reads all go through this thread's stream.
+            Recording::Recorded(graph) => {
+                if unsafe { graph.replay() }.is_err() {
+                    self.recording = Recording::Off;
+                    self.launch_all();
+                }
+            }
+            Recording::Wanted => self.recording = self.launch_and_record(),
+            Recording::Off => self.launch_all(),
+        }
         self.position += 1;
         Tensor::from_primitive::<CubeBackend>(self.logits.clone())
+    }
+
+    /// Launches the step (its results are this step's) and records the same launches for the
+    /// steps after it; `Off` where the device cannot record.
+    fn launch_and_record(&self) -> Recording {
+        let client = self.x.client.clone();
+        if client.graph_prepare().is_err() {
+            self.launch_all();
+            return Recording::Off;
+        }
+        // The warm-up run, which capture requires: it makes every allocation the launches need.
+        self.launch_all();
+        if cubecl::future::block_on(client.sync()).is_err() || client.start_capture().is_err() {
+            return Recording::Off;
+        }
+        self.launch_all();
+        match client.stop_capture() {
+            Ok(graph) => Recording::Recorded(graph),
+            Err(_) => Recording::Off,
+        }
     }
 
     /// The position, its RoPE angles and the token ids, written into the step's input buffers.

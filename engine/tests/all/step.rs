@@ -1,6 +1,7 @@
-//! The fused decode step (wgpu) against the layered forward pass on the same device: the same
-//! logits, step after step, for a left-padded batch of four prompts of different lengths, with
-//! a cache too small at the start (so the step grows it as it goes).
+//! The fused decode step (wgpu), recorded once and replayed, against the layered forward pass on
+//! the same device: the same logits, step after step, for a left-padded batch of four prompts
+//! of different lengths, with a cache too small at the start (so the step grows it, and records
+//! itself again, as it goes).
 
 use cotnpot_engine::LanguageModel;
 use cotnpot_engine::step::{DecodeStep, Stepper};
@@ -41,6 +42,9 @@ fn fused_step_equals_layered(model_name: &str, steps: usize) {
             assert_eq!(cotnpot_engine::generate::argmax(g), cotnpot_engine::generate::argmax(w), "{model_name} step {step} row {row}: another greedy token");
         }
         next = want.chunks(vocab).map(cotnpot_engine::generate::argmax).collect();
+        // Natively every step after the first replays the recorded one (re-recorded after the
+        // cache grows).
+        assert!(fused.replays(), "{model_name} step {step}: the step was not recorded");
     }
     eprintln!("{model_name}: fused step vs layered, {steps} steps × 4 rows: max relative logit diff {worst:.2e}");
 }
