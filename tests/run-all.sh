@@ -35,6 +35,8 @@ cargo test --workspace --exclude cotnpot-app --locked -- --test-threads=1
 stage plane kernels
 # The plane (subgroup) kernels that real GPUs get, forced onto lavapipe's planes.
 COTNPOT_PLANE_KERNEL=1 cargo test --workspace --exclude cotnpot-app --locked --lib -- device_kernels fused_layer
+# The fused decode step as GPUs run it (plane reductions, RMSNorm folded into the products).
+COTNPOT_PLANE_KERNEL=1 cargo test -p cotnpot-engine --locked --test all -- fused_step_equals_layered_smollm2
 stage page build
 # The page: a dev build (dependencies and the engine are optimised by the workspace profile).
 trunk build --offline

@@ -180,7 +180,7 @@ impl DecodeStep {
         if !crate::backend::runs_device_kernels(&model.device) || rows > MOST_ROWS || cache.is_empty() {
             return None;
         }
-        if config.head_dim % 2 != 0 || config.rope_dims % 2 != 0 || config.rope_dims > config.head_dim {
+        if !config.head_dim.is_multiple_of(2) || !config.rope_dims.is_multiple_of(2) || config.rope_dims > config.head_dim {
             return None;
         }
         let embedding = quant_blocks(&model.embedding)?;
@@ -189,7 +189,7 @@ impl DecodeStep {
         let final_gain = cube(&model.final_norm.gain);
         let client = final_gain.client.clone();
         let lanes = match fixed_plane_size(&client) {
-            Some(lanes) if config.head_dim % lanes as usize == 0 => lanes,
+            Some(lanes) if config.head_dim.is_multiple_of(lanes as usize) => lanes,
             Some(_) => return None,
             None => 1,
         };

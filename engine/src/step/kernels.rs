@@ -242,6 +242,7 @@ pub(super) fn head_projection_kernel(
     let pos = position(step_in);
     let mut cos = f32::new(1.0);
     let mut sin = f32::new(0.0);
+    // Two ifs: `rotate` is known when the kernel compiles, `rotated` only when it runs.
     if rotate {
         if rotated {
             cos = step_in[1 + i];
