@@ -6,7 +6,8 @@
 #   DIR/skel-<model>/                 `scripts/gguf-skeleton.py make` of each model
 # Checks the quantized kernels on the GPU (both decode kernels), then runs `cotnpot bench` on
 # each model filled from its skeleton, with the plane kernel and with the per-row kernel, and
-# sums each kernel's GPU time over a short generation (cubecl's profiling log).
+# sums each kernel's GPU time over a short generation (cubecl's profiling log); the decode step
+# layered, fused, and fused and replayed (step.txt).
 # Logs go to $OUT (or /tmp/device-bench).
 set -uo pipefail
 dir=${1:-.dev}
@@ -32,6 +33,17 @@ for skel in "$dir"/skel-*; do
     for kernel in 0 1 1; do
       echo "== bench $(basename "$model") wgpu $cli COTNPOT_PLANE_KERNEL=$kernel" | tee -a "$out/bench.txt"
       COTNPOT_PLANE_KERNEL=$kernel timeout 150 "$bin/$cli" bench --model "$model" --backend wgpu 2>&1 | tail -9 | tee -a "$out/bench.txt"
+    done
+  done
+done
+# The decode step three ways (issue 20): the layered pass, the fused step launched every token,
+# and the fused step recorded once and replayed (the default); decode only, more steps.
+for model in /tmp/*.gguf; do
+  for cli in cotnpot cotnpot-release; do
+    [ -x "$bin/$cli" ] || continue
+    for step in COTNPOT_FUSED_STEP=0 COTNPOT_REPLAY=0 COTNPOT_REPLAY=1; do
+      echo "== decode $(basename "$model") wgpu $cli $step" | tee -a "$out/step.txt"
+      env "$step" timeout 150 "$bin/$cli" bench --model "$model" --backend wgpu --steps 32 --decode-only --json 2>&1 | tail -2 | tee -a "$out/step.txt"
     done
   done
 done

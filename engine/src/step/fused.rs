@@ -155,9 +155,12 @@ enum Recording {
     Off,
 }
 
-/// Whether steps are recorded and replayed: natively, unless `COTNPOT_REPLAY=0`.
+/// Whether steps are recorded and replayed: natively, unless `COTNPOT_REPLAY=0` or CubeCL's
+/// profiling logger times launches (a capture refuses timing, and the launch then panics).
 fn replay_allowed() -> bool {
-    cfg!(not(target_arch = "wasm32")) && std::env::var("COTNPOT_REPLAY").as_deref() != Ok("0")
+    use cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, profiling::ProfilingLogLevel};
+    let timed = !matches!(CubeClRuntimeConfig::get().profiling.logger.level, ProfilingLogLevel::Disabled | ProfilingLogLevel::Minimal);
+    cfg!(not(target_arch = "wasm32")) && !timed && std::env::var("COTNPOT_REPLAY").as_deref() != Ok("0")
 }
 
 impl DecodeStep {
