@@ -34,7 +34,7 @@ pub trait LayerOps: Backend {
 
 /// One invocation per row: rows are few in decode, and d is a few hundred.
 #[cube(launch_unchecked)]
-fn rms_norm_kernel(x: &[f32], gain: &[f32], out: &mut [f32], rows: usize, d: usize, eps: f32) {
+pub(crate) fn rms_norm_kernel(x: &[f32], gain: &[f32], out: &mut [f32], rows: usize, d: usize, eps: f32) {
     let row = ABSOLUTE_POS;
     if row >= rows {
         terminate!();

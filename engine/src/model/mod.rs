@@ -2,7 +2,7 @@
 
 mod config;
 #[cfg(feature = "wgpu")]
-mod device_ops;
+pub(crate) mod device_ops;
 #[cfg(feature = "flex")]
 mod host_ops;
 pub(crate) mod layers;

@@ -93,7 +93,7 @@ impl LayerWeights {
 
 /// The step's launch geometry: `lanes` invocations per item, `items` items per cube (with one
 /// lane, cubes of the device's default size along x). GPUs fold each RMSNorm into the products
-/// that read it; CPU adapters run it as a launch of its own (see `kernels::rms_norm_kernel`).
+/// that read it; CPU adapters run it as a launch of its own (see `norm_input`).
 #[derive(Clone, Copy)]
 struct Geometry {
     lanes: u32,
@@ -453,7 +453,9 @@ impl DecodeStep {
     }
 
     /// What the products after an RMSNorm with `gain` read: the residual stream where they fold
-    /// the norm in, else its norm, computed here.
+    /// the norm in, else its norm, computed here by the layered pass's kernel. CPU adapters
+    /// take that launch: reading the gain inside every product cost them more (a second
+    /// gathered load per column: the products ran 2–3× slower on lavapipe with the norm folded).
     fn norm_input(&self, client: &cubecl::client::Client, gain: &CubeTensor) -> &CubeTensor {
         if self.geometry.fold_norms {
             return &self.x;
@@ -461,7 +463,7 @@ impl DecodeStep {
         let dim = CubeDim::new(client, self.rows);
         let count = cubecl::calculate_cube_count_elemwise(client, self.rows, dim);
         unsafe {
-            kernels::rms_norm_kernel::launch_unchecked(
+            crate::model::device_ops::rms_norm_kernel::launch_unchecked(
                 client,
                 count,
                 dim,

@@ -127,27 +127,6 @@ fn inverse_rms(squares: f32, d: usize, eps: f32, #[comptime] lanes: usize, #[com
     inv
 }
 
-/// `out = x / √(mean(x²) + ε) · gain`, one invocation per row: the norm on its own for CPU
-/// adapters, where reading the gain inside every product costs more than this launch (a second
-/// gathered load per column: the products ran 2–3× slower on lavapipe with the norm folded in).
-#[cube(launch_unchecked)]
-pub(super) fn rms_norm_kernel(x: &[f32], gain: &[f32], out: &mut [f32], rows: usize, d: usize, eps: f32) {
-    let row = ABSOLUTE_POS;
-    if row >= rows {
-        terminate!();
-    }
-    let base = row * d;
-    let mut sum = 0.0f32;
-    for c in 0..d {
-        let value = x[base + c];
-        sum += value * value;
-    }
-    let inv_rms = 1.0f32 / (sum / f32::cast_from(d) + eps).sqrt();
-    for c in 0..d {
-        out[base + c] = x[base + c] * inv_rms * gain[c];
-    }
-}
-
 #[cube]
 fn zeros(#[comptime] n: usize) -> Array<f32> {
     let mut a = Array::<f32>::new(n);
