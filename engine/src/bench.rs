@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::EngineError;
-use crate::generate::{Rng, SamplingParams, argmax, sample};
+use crate::generate::{Rng, RowDraw, SamplingParams, StepLogits, argmax, draw};
 use crate::model::Transformer;
 use crate::readback::to_vec;
 use crate::score::score;
@@ -20,11 +20,12 @@ pub struct Speeds {
     /// Kernel launches a batch-1 decode step issues (CubeCL devices only).
     pub dispatches_per_token_batch1: Option<f64>,
     /// CPU time of the calling thread for one decode step on a CubeCL device: issuing it (the
-    /// device idle: the previous step was read back) and drawing the tokens from its logits.
-    /// The wait for the logits is left out (on a CPU Vulkan driver such as lavapipe the shaders
-    /// run on the same cores), and so is CubeCL's server thread (native), which binds, encodes
-    /// and submits each launch, or re-encodes a replayed step: only the calling thread's CPU
-    /// clock can be read apart from the shaders'.
+    /// device idle: the previous step was read back) and drawing the tokens from its logits
+    /// (shortlisting them on the device, reading the shortlists back, finishing the draw).
+    /// The wait for the step's logits is left out (on a CPU Vulkan driver such as lavapipe the
+    /// shaders run on the same cores), and so is CubeCL's server thread (native), which binds,
+    /// encodes and submits each launch, or re-encodes a replayed step: only the calling
+    /// thread's CPU clock can be read apart from the shaders'.
     pub host_ms_per_token_batch1: Option<f64>,
     /// The same for a step of eight sequences, each sampled (temperature, top-k, top-p, min-p;
     /// batch 1 decodes greedily).
@@ -54,6 +55,7 @@ async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn 
     let params = if batch == 1 { SamplingParams::greedy() } else { SamplingParams::default() };
     let mut rngs: Vec<Rng> = (0..batch).map(|i| Rng::new(0, i as u64)).collect();
     let vocab = model.config.vocab;
+    let on_device = crate::generate::draws_on_device(&model.device);
     // One step untimed: the first compiles the step's kernels.
     let warm = to_vec(stepper.forward(model, &vec![argmax(&logits); batch])).await?;
     let mut next: Vec<u32> = warm.chunks(vocab).map(argmax).collect();
@@ -62,18 +64,23 @@ async fn decode_rate(model: &Transformer, batch: usize, steps: usize, now: &dyn 
     let launches = LaunchCount::start();
     let start = now();
     for _ in 0..steps {
-        // The device is idle here: the previous step's logits were read.
+        // The device is idle here: the previous step's tokens were read.
         let issuing = cpu();
         let pending = stepper.forward(model, &next);
         host_s += cpu() - issuing;
-        let mut logits = to_vec(pending).await?;
+        // Drawing is timed with the device idle: the step has finished.
+        #[cfg(not(target_arch = "wasm32"))]
+        model.device.sync().map_err(|e| EngineError::Device(e.to_string()))?;
         let drawing = cpu();
-        next = logits.chunks_mut(vocab).zip(&mut rngs).map(|(row, rng)| sample(row, &[], &params, rng)).collect();
+        let logits = if on_device { StepLogits::Device(pending) } else { StepLogits::Host(to_vec(pending).await?) };
+        let rows = rngs.iter_mut().map(|rng| Some(RowDraw { params: &params, history: Vec::new(), rng })).collect();
+        next = draw(logits, vocab, rows, false).await?.into_iter().map(|d| d.expect("a draw per row").0).collect();
         host_s += cpu() - drawing;
     }
     let elapsed = now() - start;
-    // A replayed step issues no launches of its own: it re-encodes the ones it recorded.
-    let launches_per_step = launches.finish().map(|n| n as f64 / steps as f64).or(stepper.launches().map(|n| n as f64));
+    // A replayed step issues no launches the observer sees: it re-encodes the ones it recorded.
+    let replayed = if stepper.replays() { stepper.launches().unwrap_or(0) } else { 0 };
+    let launches_per_step = launches.finish().map(|n| (n as f64 / steps as f64) + replayed as f64).or(stepper.launches().map(|n| n as f64));
     let host_ms_per_step = (thread_cpu.is_some() && crate::backend::runs_device_kernels(&model.device)).then(|| host_s * 1e3 / steps as f64);
     Ok(DecodeRun { tok_s: (batch * steps) as f64 / elapsed, host_ms_per_step, launches_per_step })
 }

@@ -1,17 +1,19 @@
 //! Prefill once, then decode N sequences as one batch sharing that prefix.
 
+mod draw;
 mod rng;
 mod sampling;
 
 use serde::{Deserialize, Serialize};
 
+pub use draw::{RowDraw, StepLogits, draw, on_device as draws_on_device};
 pub use rng::Rng;
-pub use sampling::{SamplingParams, argmax, sample};
+pub use sampling::{SamplingParams, Shortlisted, argmax, sample, sample_shortlisted};
 
+use crate::EngineError;
 use crate::model::Transformer;
 use crate::readback::to_vec;
 use crate::tokenizer::Tokenizer;
-use crate::EngineError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GenerateOptions {
@@ -170,34 +172,6 @@ fn check_prompt(prompt: &[u32], options: &GenerateOptions, model: &Transformer) 
     Ok(())
 }
 
-/// Each running sequence's next token from its row of `logits` (`None` for finished ones); rows
-/// from `sampled_rows` on decode greedily. Each sequence draws from its own generator, so drawing
-/// them at once (on all cores natively) gives what drawing them one after another does.
-fn draw_tokens(seqs: &mut [Sequence], logits: &mut [f32], vocab: usize, prompts: &[&[u32]], options: &GenerateOptions, sampled_rows: usize) -> Vec<Option<(u32, f32)>> {
-    let greedy = SamplingParams::greedy();
-    let draw = |(i, (seq, row)): (usize, (&mut Sequence, &mut [f32]))| {
-        if seq.stop.is_some() {
-            return None;
-        }
-        let sampling = if i < sampled_rows { &options.sampling } else { &greedy };
-        // The history is only read by the repetition penalty; skip the copy when it is off.
-        let penalised = sampling.repetition_penalty != 1.0;
-        let history: Vec<u32> = if penalised { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
-        // `sample` changes the row only through the repetition penalty.
-        let log_z = options.log_probs.then(|| log_sum_exp(row));
-        let raw = (options.log_probs && penalised).then(|| row.to_vec());
-        let token = sample(row, &history, sampling, &mut seq.rng);
-        let log_prob = log_z.map_or(f32::NAN, |log_z| raw.as_deref().unwrap_or(row)[token as usize] - log_z);
-        Some((token, log_prob))
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    if !options.sampling.is_greedy() {
-        use rayon::prelude::*;
-        return seqs.par_iter_mut().zip(logits.par_chunks_mut(vocab)).enumerate().map(draw).collect();
-    }
-    seqs.iter_mut().zip(logits.chunks_mut(vocab)).enumerate().map(draw).collect()
-}
-
 /// The shared decoding loop: `logits` holds the next-token logits of every row after its prompt;
 /// the first `sampled_rows` rows sample with `options.sampling`, the rest decode greedily.
 #[allow(clippy::too_many_arguments)]
@@ -206,7 +180,7 @@ async fn decode(
     tokenizer: &Tokenizer,
     prompts: &[&[u32]],
     cache: crate::model::KvCache,
-    mut logits: Vec<f32>,
+    logits: Vec<f32>,
     options: &GenerateOptions,
     sampled_rows: usize,
     on_token: &mut dyn FnMut(TokenEvent),
@@ -216,9 +190,9 @@ async fn decode(
     let n = prompts.len();
     let positions = cache.len() + options.max_tokens;
     let mut stepper = crate::step::Stepper::new(model, cache, positions);
-    let mut seqs: Vec<Sequence> = (0..n)
-        .map(|i| Sequence { tokens: Vec::new(), log_probs: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) })
-        .collect();
+    let on_device = draws_on_device(&model.device);
+    let mut logits = StepLogits::Host(logits);
+    let mut seqs: Vec<Sequence> = (0..n).map(|i| Sequence { tokens: Vec::new(), log_probs: Vec::new(), text: String::new(), stop: None, rng: Rng::new(options.sampling.seed, i as u64) }).collect();
 
     for step in 0..options.max_tokens {
         if cancelled() {
@@ -227,7 +201,18 @@ async fn decode(
             }
             break;
         }
-        let drawn = draw_tokens(&mut seqs, &mut logits, vocab, prompts, options, sampled_rows);
+        let greedy = SamplingParams::greedy();
+        let rows = seqs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, seq)| {
+                let params = if i < sampled_rows { &options.sampling } else { &greedy };
+                // The history is only read by the repetition penalty; skip the copy when it is off.
+                let history = if params.repetition_penalty != 1.0 { prompts[i].iter().chain(&seq.tokens).copied().collect() } else { Vec::new() };
+                seq.stop.is_none().then_some(RowDraw { params, history, rng: &mut seq.rng })
+            })
+            .collect();
+        let drawn = draw(logits, vocab, rows, options.log_probs).await?;
         for (i, (seq, drawn)) in seqs.iter_mut().zip(drawn).enumerate() {
             let Some((token, log_prob)) = drawn else { continue };
             seq.tokens.push(token);
@@ -258,26 +243,9 @@ async fn decode(
         }
         // Finished sequences keep decoding their last token so the batch stays rectangular.
         let next: Vec<u32> = seqs.iter().zip(prompts).map(|(s, p)| *s.tokens.last().unwrap_or(&p[p.len() - 1])).collect();
-        logits = to_vec(stepper.forward(model, &next)).await?;
+        let out = stepper.forward(model, &next);
+        logits = if on_device { StepLogits::Device(out) } else { StepLogits::Host(to_vec(out).await?) };
     }
 
-    Ok(seqs
-        .into_iter()
-        .map(|s| Generated {
-            text: s.text,
-            stop: s.stop.unwrap_or(StopReason::MaxTokens),
-            tokens: s.tokens,
-            log_probs: s.log_probs,
-        })
-        .collect())
-}
-
-/// `ln Σ exp(l)` over a row of logits, accumulated in f64 (the vocabulary runs to 150k entries).
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return max;
-    }
-    let sum: f64 = row.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    (max as f64 + sum.ln()) as f32
+    Ok(seqs.into_iter().map(|s| Generated { text: s.text, stop: s.stop.unwrap_or(StopReason::MaxTokens), tokens: s.tokens, log_probs: s.log_probs }).collect())
 }

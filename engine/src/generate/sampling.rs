@@ -55,9 +55,13 @@ pub fn apply_repetition_penalty(logits: &mut [f32], history: &[u32], penalty: f3
     seen.dedup();
     for id in seen {
         if let Some(l) = logits.get_mut(id as usize) {
-            *l = if *l > 0.0 { *l / penalty } else { *l * penalty };
+            *l = penalised(*l, penalty);
         }
     }
+}
+
+fn penalised(l: f32, penalty: f32) -> f32 {
+    if l > 0.0 { l / penalty } else { l * penalty }
 }
 
 /// One token from `logits` (modified in place by the penalty).
@@ -71,12 +75,7 @@ pub fn sample(logits: &mut [f32], history: &[u32], params: &SamplingParams, rng:
     if params.is_greedy() {
         return argmax(logits);
     }
-    let mut candidates: Vec<(u32, f32)> = logits
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.is_finite())
-        .map(|(i, &l)| (i as u32, l / params.temperature))
-        .collect();
+    let mut candidates: Vec<(u32, f32)> = logits.iter().enumerate().filter(|(_, l)| l.is_finite()).map(|(i, &l)| (i as u32, l / params.temperature)).collect();
     if candidates.is_empty() {
         return argmax(logits);
     }
@@ -100,15 +99,79 @@ pub fn sample(logits: &mut [f32], history: &[u32], params: &SamplingParams, rng:
         }
         ranked = candidates.len();
     };
-    let kept_total: f64 = candidates[..keep].iter().map(|&(_, l)| weight(l) / total).sum();
+    draw(&candidates[..keep], total, weight, rng)
+}
+
+/// One of the kept candidates, in ranking order, by inverting their cumulative distribution at
+/// one uniform number.
+fn draw(kept: &[(u32, f32)], total: f64, weight: impl Fn(f32) -> f64, rng: &mut Rng) -> u32 {
+    let kept_total: f64 = kept.iter().map(|&(_, l)| weight(l) / total).sum();
     let mut target = rng.next_f64() * kept_total;
-    for &(id, l) in &candidates[..keep] {
+    for &(id, l) in kept {
         target -= weight(l) / total;
         if target <= 0.0 {
             return id;
         }
     }
-    candidates[keep - 1].0
+    kept[kept.len() - 1].0
+}
+
+/// One row's candidates as the device shortlisted them (`step::shortlist`): every logit of the
+/// row at or above a threshold, with what the host needs of the rest.
+#[derive(Debug, Clone)]
+pub struct Shortlisted {
+    /// (id, raw logit), in any order.
+    pub candidates: Vec<(u32, f32)>,
+    /// Whether `candidates` holds every logit at or above the threshold (ties can overflow the
+    /// room the device had) and the whole row is finite.
+    pub complete: bool,
+    /// The row's length (every logit is a candidate of the full sampler).
+    pub vocab: usize,
+    /// `Σ e^((l − max)/T)` over the row's penalised logits, summed on the device.
+    pub total: f64,
+    /// `ln Σ eᶩ` over the row's raw logits.
+    pub log_z: f32,
+}
+
+/// What `sample` would draw from the whole row, drawn from its shortlist, or `None` (with `rng`
+/// untouched) where the shortlist cannot decide: it is incomplete, or top-k, top-p and min-p
+/// keep more than it holds. The one difference: without top-k, top-p's probabilities are
+/// normalised by the device's f32 sum (relative error ~10⁻⁶) instead of the host's f64 one.
+pub fn sample_shortlisted(short: &Shortlisted, history: &[u32], params: &SamplingParams, rng: &mut Rng) -> Option<u32> {
+    if !short.complete || short.candidates.is_empty() {
+        return None;
+    }
+    let mut candidates = short.candidates.clone();
+    if params.repetition_penalty != 1.0 {
+        let mut seen = history.to_vec();
+        seen.sort_unstable();
+        for c in &mut candidates {
+            if seen.binary_search(&c.0).is_ok() {
+                c.1 = penalised(c.1, params.repetition_penalty);
+            }
+        }
+    }
+    candidates.sort_unstable_by_key(|c| c.0);
+    if params.is_greedy() {
+        let values: Vec<f32> = candidates.iter().map(|c| c.1).collect();
+        return Some(candidates[argmax(&values) as usize].0);
+    }
+    candidates.iter_mut().for_each(|c| c.1 /= params.temperature);
+    let held = candidates.len();
+    rank_prefix(&mut candidates, held);
+    let max = candidates[0].1;
+    let weight = |l: f32| ((l - max) as f64).exp();
+    let (all, total) = if params.top_k > 0 && params.top_k < short.vocab {
+        if params.top_k > held {
+            return None;
+        }
+        candidates.truncate(params.top_k);
+        (params.top_k, candidates.iter().map(|&(_, l)| weight(l)).sum())
+    } else {
+        (short.vocab, short.total)
+    };
+    let keep = kept(&candidates, all, params, total, weight)?;
+    Some(draw(&candidates[..keep], total, weight, rng))
 }
 
 /// Candidates ranked before a full ranking is tried.
@@ -260,6 +323,64 @@ mod tests {
                 assert_eq!(sample(&mut logits.clone(), &[], &params, &mut a), sample_by_full_sort(&mut logits.clone(), &params, &mut b), "case {case}");
             }
         }
+    }
+
+    /// What the device's shortlist kernel computes, on the host: every logit (penalised) at or
+    /// above the `wanted`-th largest, and the f64 total `sample` itself would use.
+    pub(crate) fn shortlist_on_host(logits: &[f32], history: &[u32], params: &SamplingParams, wanted: usize, capacity: usize) -> Shortlisted {
+        let mut penalised = logits.to_vec();
+        apply_repetition_penalty(&mut penalised, history, params.repetition_penalty);
+        let mut sorted: Vec<f32> = penalised.clone();
+        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+        let threshold = sorted[wanted.min(sorted.len()) - 1];
+        let candidates: Vec<(u32, f32)> = (0..logits.len()).filter(|&i| penalised[i] >= threshold).map(|i| (i as u32, logits[i])).collect();
+        let temperature = if params.is_greedy() { 1.0 } else { params.temperature };
+        let max = penalised.iter().map(|&l| l / temperature).fold(f32::NEG_INFINITY, f32::max);
+        let total = penalised.iter().map(|&l| ((l / temperature - max) as f64).exp()).sum();
+        Shortlisted { complete: candidates.len() <= capacity, candidates, vocab: logits.len(), total, log_z: 0.0 }
+    }
+
+    /// The shortlist draws what the whole row draws, for every sampler option, or declines
+    /// without touching the generator; with top-k within it, it always decides.
+    #[test]
+    fn a_shortlist_draws_what_the_whole_row_draws() {
+        let mut rng = Rng::new(5, 0);
+        let settings =
+            [(0.0, 0, 1.0, 0.0, 1.0), (0.0, 0, 1.0, 0.0, 1.3), (0.7, 40, 0.95, 0.05, 1.0), (1.0, 0, 0.9, 0.0, 1.0), (1.2, 10, 1.0, 0.0, 1.2), (0.8, 0, 1.0, 0.1, 1.1), (1.0, 500, 0.99, 0.0, 1.0)];
+        let (mut decided, mut declined) = (0, 0);
+        for case in 0..280 {
+            let vocab = [50, 700, 3000][case % 3];
+            let spread = [0.1, 2.0, 8.0][case / 3 % 3];
+            let mut logits: Vec<f32> = (0..vocab).map(|_| ((rng.next_f64() * 8.0).floor() as f32) * spread / 8.0 + rng.next_f64() as f32 * spread - spread / 2.0).collect();
+            if case % 5 == 0 {
+                // Ties, which the shortlist holds together.
+                let (first, last) = (logits[0], vocab - 1);
+                logits[1] = first;
+                logits[last] = first;
+            }
+            let history: Vec<u32> = (0..20).map(|_| (rng.next_u64() % vocab as u64) as u32).collect();
+            let (temperature, top_k, top_p, min_p, repetition_penalty) = settings[case % settings.len()];
+            let params = SamplingParams { temperature, top_k, top_p, min_p, repetition_penalty, seed: 0 };
+            let wanted = if top_k > 0 { top_k } else { 64 };
+            let short = shortlist_on_host(&logits, &history, &params, wanted, 2 * wanted + 64);
+            let (mut a, mut b) = (Rng::new(case as u64, 2), Rng::new(case as u64, 2));
+            for _ in 0..4 {
+                let whole = sample(&mut logits.clone(), &history, &params, &mut b);
+                match sample_shortlisted(&short, &history, &params, &mut a) {
+                    Some(token) => {
+                        assert_eq!(token, whole, "case {case}");
+                        decided += 1;
+                    }
+                    None => {
+                        assert!(top_k == 0 || top_k > short.candidates.len() || !short.complete, "case {case}: top-k {top_k} within the shortlist must decide");
+                        // The generator was left as it was.
+                        assert_eq!(sample(&mut logits.clone(), &history, &params, &mut a), whole, "case {case}");
+                        declined += 1;
+                    }
+                }
+            }
+        }
+        assert!(decided > 3 * declined, "decided {decided}, declined {declined}");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 mod fused;
 #[cfg(feature = "wgpu")]
 mod kernels;
+#[cfg(feature = "wgpu")]
+pub mod shortlist;
 
 #[cfg(feature = "wgpu")]
 pub use fused::DecodeStep;
@@ -14,6 +16,18 @@ pub use fused::DecodeStep;
 use burn::tensor::Tensor;
 
 use crate::model::{KvCache, Transformer};
+
+/// Whether `device` is a GPU with plane operations rather than a CPU adapter (lavapipe,
+/// SwiftShader), as far as the engine's kernels tell them apart.
+pub(crate) fn on_gpu(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "wgpu")]
+    if crate::backend::runs_device_kernels(device) {
+        let probe = Tensor::<1>::zeros([1], device).try_into_primitive::<burn_cubecl::CubeBackend>().expect("a CubeCL device");
+        return crate::quant::device_kernel::fixed_plane_size(&probe.client).is_some();
+    }
+    let _ = device;
+    false
+}
 
 /// How a generation runs its decode steps.
 pub enum Stepper {
@@ -50,6 +64,15 @@ impl Stepper {
             #[cfg(feature = "wgpu")]
             Self::Fused(step) => step.forward(tokens),
             Self::Layered(cache) => model.last_logits(tokens, tokens.len(), cache),
+        }
+    }
+
+    /// Whether the next step replays a recording (the fused step, natively).
+    pub fn replays(&self) -> bool {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Self::Fused(step) => step.replays(),
+            Self::Layered(_) => false,
         }
     }
 
