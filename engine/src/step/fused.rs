@@ -150,17 +150,25 @@ enum Recording {
     /// Record at the next step.
     Wanted,
     Recorded(cubecl::client::Graph),
-    /// Launch every step: recording is off (`COTNPOT_REPLAY=0`, or in the browser, where the
-    /// warm-up cannot block on the device yet) or failed.
+    /// Launch every step: recording is off (see `replay_allowed`) or failed.
     Off,
 }
 
-/// Whether steps are recorded and replayed: natively, unless `COTNPOT_REPLAY=0` or CubeCL's
-/// profiling logger times launches (a capture refuses timing, and the launch then panics).
+/// Whether steps are recorded and replayed: natively unless `COTNPOT_REPLAY=0`, in the page only
+/// when built with `COTNPOT_REPLAY=1` (on SwiftShader the replayed step decoded ~10% slower than
+/// the launched one, BENCHMARKS.md; no browser on a GPU has been measured), and never while
+/// CubeCL's profiling logger times launches (a capture refuses timing, and the launch then
+/// panics).
 fn replay_allowed() -> bool {
     use cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, profiling::ProfilingLogLevel};
     let timed = !matches!(CubeClRuntimeConfig::get().profiling.logger.level, ProfilingLogLevel::Disabled | ProfilingLogLevel::Minimal);
-    cfg!(not(target_arch = "wasm32")) && !timed && std::env::var("COTNPOT_REPLAY").as_deref() != Ok("0")
+    let setting = std::env::var("COTNPOT_REPLAY").ok().or(option_env!("COTNPOT_REPLAY").map(String::from));
+    let wanted = match setting.as_deref() {
+        Some("0") => false,
+        Some("1") => true,
+        _ => cfg!(not(target_arch = "wasm32")),
+    };
+    wanted && !timed
 }
 
 impl DecodeStep {
@@ -306,9 +314,17 @@ impl DecodeStep {
             self.launch_all();
             return Recording::Off;
         }
-        // The warm-up run, which capture requires: it makes every allocation the launches need.
+        // The warm-up run, which capture requires: it makes every allocation the launches need
+        // (`start_capture` submits it). Natively it is also waited for, so that a failure in it
+        // shows here; the browser cannot block, and its failure shows at the step's read-back.
         self.launch_all();
-        if cubecl::future::block_on(client.sync()).is_err() || client.start_capture().is_err() {
+        #[cfg(not(target_arch = "wasm32"))]
+        let warmed = cubecl::future::block_on(client.sync()).is_ok();
+        #[cfg(target_arch = "wasm32")]
+        let warmed = true;
+        if !warmed || client.start_capture().is_err() {
+            // A capture prepared but not opened holds the stream until it is closed.
+            let _ = client.stop_capture();
             return Recording::Off;
         }
         self.launch_all();

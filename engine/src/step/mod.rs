@@ -67,7 +67,7 @@ impl Stepper {
         }
     }
 
-    /// Whether the next step replays a recording (the fused step, natively).
+    /// Whether the next step replays a recording (the fused step).
     pub fn replays(&self) -> bool {
         match self {
             #[cfg(feature = "wgpu")]
