@@ -85,8 +85,10 @@ fn request(rows: &[Option<RowDraw>]) -> Option<crate::step::shortlist::Request> 
     if sampled.iter().any(|p| p.temperature != first.temperature || p.repetition_penalty != first.repetition_penalty) {
         return None;
     }
-    // Top-k's candidates, or enough for top-p and min-p to end among them mostly.
-    let wanted = sampled.iter().map(|p| if p.top_k > 0 { p.top_k } else { 256 }).max().unwrap_or(1).min(4096);
+    // Top-k's candidates and a margin (a GPU's division may round a penalised logit a few ulps
+    // off the host's, which only the shortlist's threshold could feel), or enough for top-p and
+    // min-p to end among them mostly.
+    let wanted = sampled.iter().map(|p| if p.top_k > 0 { p.top_k + 16 } else { 256 }).max().unwrap_or(1).min(4096);
     Some(Request { wanted, capacity: 2 * wanted + 64, penalty: first.repetition_penalty, temperature: first.temperature })
 }
 

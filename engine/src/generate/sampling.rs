@@ -135,8 +135,10 @@ pub struct Shortlisted {
 
 /// What `sample` would draw from the whole row, drawn from its shortlist, or `None` (with `rng`
 /// untouched) where the shortlist cannot decide: it is incomplete, or top-k, top-p and min-p
-/// keep more than it holds. The one difference: without top-k, top-p's probabilities are
-/// normalised by the device's f32 sum (relative error ~10⁻⁶) instead of the host's f64 one.
+/// keep more than it holds. Where it decides, it decides as `sample` does, but for two roundings:
+/// without top-k, top-p's probabilities are normalised by the device's f32 sum (relative error
+/// ~10⁻⁶) instead of the host's f64 one; and a GPU whose division is not exact could put a
+/// penalised logit within a few ulps of the shortlist's threshold on the other side of it.
 pub fn sample_shortlisted(short: &Shortlisted, history: &[u32], params: &SamplingParams, rng: &mut Rng) -> Option<u32> {
     if !short.complete || short.candidates.is_empty() {
         return None;
