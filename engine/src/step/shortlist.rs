@@ -114,9 +114,9 @@ fn order_key(l: f32) -> u32 {
     select(bits >= 0x8000_0000u32, bits ^ 0xffff_ffffu32, bits | 0x8000_0000u32)
 }
 
-/// The largest of every invocation's `value`, for all of them.
+/// Every invocation's `value` combined, for all of them: the largest (`largest`) or the sum.
 #[cube]
-fn cube_max(shared: &mut Shared<[f32]>, value: f32) -> f32 {
+fn cube_reduce<N: Numeric + CubePartialOrd>(shared: &mut Shared<[N]>, value: N, #[comptime] largest: bool) -> N {
     sync_cube();
     shared[UNIT_POS as usize] = value;
     sync_cube();
@@ -126,45 +126,11 @@ fn cube_max(shared: &mut Shared<[f32]>, value: f32) -> f32 {
         if UNIT_POS < active {
             let other = shared[(UNIT_POS + active) as usize];
             let mine = shared[UNIT_POS as usize];
-            shared[UNIT_POS as usize] = max(mine, other);
-        }
-        sync_cube();
-    }
-    shared[0]
-}
-
-/// The sum of every invocation's `value`, for all of them.
-#[cube]
-fn cube_sum(shared: &mut Shared<[f32]>, value: f32) -> f32 {
-    sync_cube();
-    shared[UNIT_POS as usize] = value;
-    sync_cube();
-    let mut active = CUBE_DIM;
-    while active > 1 {
-        active /= 2;
-        if UNIT_POS < active {
-            let other = shared[(UNIT_POS + active) as usize];
-            let mine = shared[UNIT_POS as usize];
-            shared[UNIT_POS as usize] = mine + other;
-        }
-        sync_cube();
-    }
-    shared[0]
-}
-
-/// The sum of every invocation's count, for all of them.
-#[cube]
-fn cube_count(shared: &mut Shared<[u32]>, value: u32) -> u32 {
-    sync_cube();
-    shared[UNIT_POS as usize] = value;
-    sync_cube();
-    let mut active = CUBE_DIM;
-    while active > 1 {
-        active /= 2;
-        if UNIT_POS < active {
-            let other = shared[(UNIT_POS + active) as usize];
-            let mine = shared[UNIT_POS as usize];
-            shared[UNIT_POS as usize] = mine + other;
+            let mut combined = mine + other;
+            if comptime!(largest) {
+                combined = max(mine, other);
+            }
+            shared[UNIT_POS as usize] = combined;
         }
         sync_cube();
     }
@@ -195,9 +161,9 @@ fn shortlist_kernel(logits: &[f32], history: &[u32], out: &mut [f32], vocab: usi
         }
         i += THREADS;
     }
-    let raw_max = cube_max(&mut floats, raw_max);
-    let top = cube_max(&mut floats, top);
-    let finite_count = cube_count(&mut counts, finite_here);
+    let raw_max = cube_reduce(&mut floats, raw_max, true);
+    let top = cube_reduce(&mut floats, top, true);
+    let finite_count = cube_reduce(&mut counts, finite_here, false);
 
     let mut raw_sum = 0f32;
     let mut total = 0f32;
@@ -210,8 +176,8 @@ fn shortlist_kernel(logits: &[f32], history: &[u32], out: &mut [f32], vocab: usi
         }
         i += THREADS;
     }
-    let raw_sum = cube_sum(&mut floats, raw_sum);
-    let total = cube_sum(&mut floats, total);
+    let raw_sum = cube_reduce(&mut floats, raw_sum, false);
+    let total = cube_reduce(&mut floats, total, false);
 
     // The largest τ with at least `wanted` keys ≥ τ, unless one with at most `capacity` is met
     // first. `at_least` counts the keys ≥ `low`.
@@ -230,7 +196,7 @@ fn shortlist_kernel(logits: &[f32], history: &[u32], out: &mut [f32], vocab: usi
             }
             i += THREADS;
         }
-        let count = cube_count(&mut counts, here);
+        let count = cube_reduce(&mut counts, here, false);
         if count >= wanted {
             low = mid;
             at_least = count;
