@@ -114,6 +114,23 @@ fn order_key(l: f32) -> u32 {
     select(bits >= 0x8000_0000u32, bits ^ 0xffff_ffffu32, bits | 0x8000_0000u32)
 }
 
+/// How many of this invocation's logits of `row` are finite with a penalised key ≥ `threshold`.
+#[allow(clippy::too_many_arguments)]
+#[cube]
+fn keys_at_least(logits: &[f32], history: &[u32], row: usize, vocab: usize, words: usize, penalty: f32, threshold: u32, #[comptime] penalise: bool) -> u32 {
+    let base = row * vocab;
+    let mut here = 0u32;
+    let mut i = UNIT_POS as usize;
+    while i < vocab {
+        let raw = logits[base + i];
+        if finite(u32::reinterpret(raw)) && order_key(penalised(raw, i, row, words, history, penalty, penalise)) >= threshold {
+            here += 1u32;
+        }
+        i += THREADS;
+    }
+    here
+}
+
 /// Every invocation's `value` combined, for all of them: the largest (`largest`) or the sum.
 #[cube]
 fn cube_reduce<N: Numeric + CubePartialOrd>(shared: &mut Shared<[N]>, value: N, #[comptime] largest: bool) -> N {
@@ -187,16 +204,7 @@ fn shortlist_kernel(logits: &[f32], history: &[u32], out: &mut [f32], vocab: usi
     let mut searching = finite_count > capacity;
     while searching && low < high {
         let mid = low + (high - low + 1u32) / 2u32;
-        let mut here = 0u32;
-        let mut i = t;
-        while i < vocab {
-            let raw = logits[base + i];
-            if finite(u32::reinterpret(raw)) && order_key(penalised(raw, i, row, words, history, penalty, penalise)) >= mid {
-                here += 1u32;
-            }
-            i += THREADS;
-        }
-        let count = cube_reduce(&mut counts, here, false);
+        let count = cube_reduce(&mut counts, keys_at_least(logits, history, row, vocab, words, penalty, mid, penalise), false);
         if count >= wanted {
             low = mid;
             at_least = count;
@@ -207,15 +215,7 @@ fn shortlist_kernel(logits: &[f32], history: &[u32], out: &mut [f32], vocab: usi
     }
 
     // Each invocation's keys ≥ τ, at offsets from an exclusive scan of their counts.
-    let mut here = 0u32;
-    let mut i = t;
-    while i < vocab {
-        let raw = logits[base + i];
-        if finite(u32::reinterpret(raw)) && order_key(penalised(raw, i, row, words, history, penalty, penalise)) >= low {
-            here += 1u32;
-        }
-        i += THREADS;
-    }
+    let here = keys_at_least(logits, history, row, vocab, words, penalty, low, penalise);
     sync_cube();
     counts[t] = here;
     sync_cube();
