@@ -394,7 +394,5 @@ fn smollm2_matches_references_on_wgpu() {
 
 #[test]
 fn qwen2_matches_references_on_wgpu() {
-    // Half the fixture's continuation: on lavapipe the padded batch of ten (prefilled to 10 × 71
-    // positions, then decoded) took 5.5 of this test's 7 minutes on a 2-core machine.
-    against_references_on_wgpu(QWEN, "qwen2.json", CONTINUATION / 2);
+    against_references_on_wgpu(QWEN, "qwen2.json", CONTINUATION);
 }
