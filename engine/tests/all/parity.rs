@@ -346,9 +346,8 @@ const SHARED_PREFILL_TOKENS: usize = 16;
 /// compared with every reference: llama.cpp on the F32 expansion (tight, as on the CPU),
 /// llama.cpp on the quantized file (near-ties) and the exact f32 fixture's prompts (its 32
 /// greedy tokens). The first prompt is also decoded through a shared prefill, as sampling does;
-/// the CPU tests decode every prompt that way. `continuation` greedy tokens are compared (the
-/// CPU tests compare all of the fixtures').
-fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str, continuation: usize) {
+/// the CPU tests decode every prompt that way.
+fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str) {
     let lm = LanguageModel::load(&model_file(model), None, &wgpu_device()).unwrap();
     let started = std::time::Instant::now();
     let (quantized, f32_weights) = (fixture(llama_cpp_fixture), fixture(&llama_cpp_fixture.replace(".json", "_llama_f32.json")));
@@ -360,7 +359,7 @@ fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str, continuation
     let mut exact_diff = 0f32;
     assert_eq!(quantized.len(), f32_weights.len(), "{model}: the llama.cpp fixtures hold different prompts");
     let prompts: Vec<Vec<u32>> = quantized.iter().map(|p| ids(&p["ids"])).collect();
-    let continuations = greedy_each(&lm, &prompts, continuation);
+    let continuations = greedy_each(&lm, &prompts, CONTINUATION);
     // The sampling path too: the first prompt decoded again as a batch of two sharing its prefill.
     let shared_prefill = greedy(&lm, &prompts[0], SHARED_PREFILL_TOKENS);
     assert_eq!(shared_prefill, continuations[0][..SHARED_PREFILL_TOKENS], "{model}: a shared-prefill batch and a padded batch decode differently");
@@ -389,10 +388,10 @@ fn against_references_on_wgpu(model: &str, llama_cpp_fixture: &str, continuation
 
 #[test]
 fn smollm2_matches_references_on_wgpu() {
-    against_references_on_wgpu(SMOLLM, "smollm2.json", CONTINUATION);
+    against_references_on_wgpu(SMOLLM, "smollm2.json");
 }
 
 #[test]
 fn qwen2_matches_references_on_wgpu() {
-    against_references_on_wgpu(QWEN, "qwen2.json", CONTINUATION);
+    against_references_on_wgpu(QWEN, "qwen2.json");
 }
