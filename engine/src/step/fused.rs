@@ -155,8 +155,9 @@ enum Recording {
 }
 
 /// Whether steps are recorded and replayed: natively unless `COTNPOT_REPLAY=0`, in the page only
-/// when built with `COTNPOT_REPLAY=1` (on SwiftShader the replayed step decoded ~10% slower than
-/// the launched one, BENCHMARKS.md; no browser on a GPU has been measured), and never while
+/// when built with `COTNPOT_REPLAY=1` (on SwiftShader it made no difference the page's runs could
+/// resolve, BENCHMARKS.md; that its capture succeeds there, and what it gives in a browser on a
+/// GPU, is not yet shown), and never while
 /// CubeCL's profiling logger times launches (a capture refuses timing, and the launch then
 /// panics).
 fn replay_allowed() -> bool {
