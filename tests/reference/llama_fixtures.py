@@ -34,6 +34,18 @@ PROMPTS = [
     "Les mathématiques sont",
     "import numpy as np\n\nx = np.arange(10)\n",
 ]
+# Prompts in a vocabulary's own chat format, added where the model has that format's tokens.
+CHAT_PROMPTS = {
+    "<start_of_turn>": "<bos><start_of_turn>user\nYou are a helpful assistant. Reason step by step.\n\n"
+                       + QUESTION + "<end_of_turn>\n<start_of_turn>model\n",
+}
+
+
+def model_prompts(llm):
+    """PROMPTS, then each chat prompt whose marker is one token of this model's vocabulary."""
+    extra = [text for marker, text in CHAT_PROMPTS.items()
+             if len(llm.tokenize(marker.encode("utf-8"), add_bos=False, special=True)) == 1]
+    return PROMPTS + extra
 
 
 def prompt_fixtures(llm, top_n=TOP, digits=None):
@@ -41,7 +53,7 @@ def prompt_fixtures(llm, top_n=TOP, digits=None):
     continuation of CONTINUATION tokens (logits rounded to `digits` decimals when given)."""
     rounded = (lambda x: float(x)) if digits is None else (lambda x: round(float(x), digits))
     prompts = []
-    for text in PROMPTS:
+    for text in model_prompts(llm):
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         llm.reset()
         llm.eval(ids)

@@ -1,6 +1,8 @@
 """Small whole models with seeded random weights in the formats the two real files lack (Q4_0,
-Q5_1, Q5_K, F16, BF16), written with gguf-py's writer, so the engine's forward pass on those
-formats can be checked against llama.cpp (llama_fixtures.py --small) like the real models.
+Q5_1, Q5_K, F16, BF16), and in the architecture variants no small real file carries (Qwen3's
+per-head q/k norms and head width apart from the model width; Llama 3.1's RoPE frequency
+factors), written with gguf-py's writer, so the engine's forward pass on them can be checked
+against llama.cpp (random_model_fixtures.py) like the real models.
 
 Every 2-D weight (the embedding and the output head included) is in the model's format; norms and
 biases are f32. The output head is its own matrix: tied to the embedding, a random model's logits
@@ -32,7 +34,29 @@ MODELS = [
     ("random-llama-bf16", T.BF16, "llama", 64, 128, 2, 4, 2),
     # k-quant rows hold whole blocks of 256 columns.
     ("random-qwen2-q5_k", T.Q5_K, "qwen2", 256, 256, 1, 4, 2),
+    # Appended after the others so that their seeds, and so their files, stay as they were.
+    ("random-qwen3-q8_0", T.Q8_0, "qwen3", 64, 128, 2, 4, 2),
+    ("random-llama3-q8_0", T.Q8_0, "llama", 64, 128, 2, 4, 2),
 ]
+# Qwen3's heads are wider than width / heads (Qwen3-0.6B: 16 heads of 128 in a width of 1024).
+QWEN3_HEAD_DIM = 32
+
+
+def llama3_rope_factors(head_dim, base, factor=8.0, low=1.0, high=4.0, original_context=8192):
+    """Llama 3.1's RoPE frequency factors, as Hugging Face's converter writes rope_freqs.weight:
+    wavelengths beyond original_context / low slowed by `factor`, those under
+    original_context / high kept, the band between blended smoothly."""
+    factors = []
+    for i in range(0, head_dim, 2):
+        wavelength = 2 * np.pi * base ** (i / head_dim)
+        if wavelength < original_context / high:
+            factors.append(1.0)
+        elif wavelength > original_context / low:
+            factors.append(factor)
+        else:
+            smooth = (original_context / wavelength - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
 MERGES = 63
 CONTROL = "<|endoftext|>"
 
@@ -93,7 +117,9 @@ def weight(rng, ty, rows, cols, std):
 
 def write_model(path, ty, arch, width, ffn, layers, heads, kv_heads, tokens, merges, seed):
     rng = np.random.default_rng(seed)
-    head_dim = width // heads
+    head_dim = QWEN3_HEAD_DIM if arch == "qwen3" else width // heads
+    llama3 = path.stem.startswith("random-llama3")
+    rope_base = 5e5 if llama3 else 1e6 if arch in ("qwen2", "qwen3") else 1e4
     vocab = len(tokens)
     w = GGUFWriter(str(path), arch=arch)
     w.add_name(path.stem)
@@ -104,10 +130,13 @@ def write_model(path, ty, arch, width, ffn, layers, heads, kv_heads, tokens, mer
     w.add_head_count(heads)
     w.add_head_count_kv(kv_heads)
     w.add_rope_dimension_count(head_dim)
-    w.add_rope_freq_base(1e6 if arch == "qwen2" else 1e4)
+    w.add_rope_freq_base(rope_base)
+    if arch == "qwen3":
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("qwen2" if arch == "qwen2" else "gpt-2")
+    w.add_tokenizer_pre("qwen2" if arch in ("qwen2", "qwen3") else "gpt-2")
     w.add_token_list(tokens)
     w.add_token_types([1] * (vocab - 1) + [3])
     w.add_token_merges(merges)
@@ -123,6 +152,8 @@ def write_model(path, ty, arch, width, ffn, layers, heads, kv_heads, tokens, mer
         w.add_tensor(name, (mean + rng.standard_normal(n) * std).astype(np.float32))
 
     matrix("token_embd.weight", vocab, width, 1 / np.sqrt(width))
+    if llama3:
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(head_dim, rope_base))
     for i in range(layers):
         vector(f"blk.{i}.attn_norm.weight", width, 1.0, 0.1)
         matrix(f"blk.{i}.attn_q.weight", heads * head_dim, width, 1 / np.sqrt(width))
@@ -132,6 +163,9 @@ def write_model(path, ty, arch, width, ffn, layers, heads, kv_heads, tokens, mer
             vector(f"blk.{i}.attn_q.bias", heads * head_dim, 0.0, 0.5)
             vector(f"blk.{i}.attn_k.bias", kv_heads * head_dim, 0.0, 0.5)
             vector(f"blk.{i}.attn_v.bias", kv_heads * head_dim, 0.0, 0.5)
+        if arch == "qwen3":
+            vector(f"blk.{i}.attn_q_norm.weight", head_dim, 1.0, 0.1)
+            vector(f"blk.{i}.attn_k_norm.weight", head_dim, 1.0, 0.1)
         matrix(f"blk.{i}.attn_output.weight", width, heads * head_dim, 1 / np.sqrt(width))
         vector(f"blk.{i}.ffn_norm.weight", width, 1.0, 0.1)
         matrix(f"blk.{i}.ffn_gate.weight", ffn, width, 1 / np.sqrt(width))

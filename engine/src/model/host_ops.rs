@@ -390,7 +390,7 @@ mod tests {
             for (padding, s) in [(vec![0, 2], 3), (vec![0, 2], 1), (vec![], 3), (vec![], 1)] {
                 let mut cache = KvCache::with_padding(1, padding.clone());
                 cache.advance(5);
-                let mask = cache.mask(s, &Device::flex());
+                let mask = cache.mask(s, None, &Device::flex());
                 let (q, k, v) = (random([2, s, 4, d], 8 + s as u64), random([2, 2, 11, d], 9), random([2, 2, 11, d], 10));
                 let want = crate::model::layers::attend(q.clone(), k.clone(), v.clone(), &mask);
                 assert_close(attention(q, k, v, &mask), want, &format!("d {d}, {s} new positions, padding {padding:?}"));

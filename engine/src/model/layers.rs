@@ -1,9 +1,10 @@
-//! The pieces every family shares: RMSNorm, RoPE, grouped-query attention with a KV cache, SwiGLU.
+//! The pieces every family shares: RMSNorm, RoPE, grouped-query attention with a KV cache, the
+//! gated feed-forward block (SwiGLU, GeGLU).
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::config::{ModelConfig, RopeStyle};
+use super::config::{Activation, ModelConfig, RopeStyle};
 use crate::lora::Lora;
 use crate::quant::Weight;
 
@@ -50,15 +51,15 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// θᵢ = base^(−2i/d), angle = position · θᵢ, for i < d/2.
-    pub fn new(config: &ModelConfig, start: usize, len: usize, device: &Device) -> Self {
-        let half = config.rope_dims / 2;
+    /// angle = position · ωᵢ for each rotated pair i (`frequencies`, see
+    /// `ModelConfig::rope_frequencies`), positions `[start, start + len)`.
+    pub fn new(frequencies: &[f64], start: usize, len: usize, device: &Device) -> Self {
+        let half = frequencies.len();
         let mut cos = Vec::with_capacity(len * half);
         let mut sin = Vec::with_capacity(len * half);
         for pos in start..start + len {
-            for i in 0..half {
-                let theta = config.rope_theta.powf(-2.0 * i as f64 / config.rope_dims as f64);
-                let angle = pos as f64 * theta;
+            for &omega in frequencies {
+                let angle = pos as f64 * omega;
                 cos.push(angle.cos() as f32);
                 sin.push(angle.sin() as f32);
             }
@@ -137,8 +138,9 @@ impl KvCache {
         Self { layers: vec![None; layers], len: 0, padding }
     }
 
-    /// Additive mask `[1 or b, s, len + s]` for `s` new positions: causal, and blind to padding.
-    pub fn mask(&self, s: usize, device: &Device) -> Tensor<3> {
+    /// Additive mask `[1 or b, s, len + s]` for `s` new positions: causal, blind to padding and,
+    /// with a `window`, to positions that many or more behind the query.
+    pub fn mask(&self, s: usize, window: Option<usize>, device: &Device) -> Tensor<3> {
         let past = self.len;
         let t = past + s;
         let rows = self.padding.len().max(1);
@@ -149,7 +151,7 @@ impl KvCache {
                 let q = past + i;
                 // A filler position attends to itself only, so its values stay finite.
                 values.extend((0..t).map(|j| {
-                    let visible = j <= q && (j >= pad || j == q);
+                    let visible = j <= q && (j >= pad || j == q) && window.is_none_or(|w| q - j < w);
                     if visible { 0.0 } else { f32::NEG_INFINITY }
                 }));
             }
@@ -261,6 +263,9 @@ pub struct Attention {
     pub q_bias: Option<Tensor<1>>,
     pub k_bias: Option<Tensor<1>>,
     pub v_bias: Option<Tensor<1>>,
+    /// RMSNorm of each head of q and of k before RoPE (Qwen3, Gemma 3).
+    pub q_norm: Option<RmsNorm>,
+    pub k_norm: Option<RmsNorm>,
 }
 
 /// Query positions up to which the fused attention kernel (one invocation per query, serial
@@ -280,6 +285,13 @@ fn with_bias(x: Tensor<3>, bias: &Option<Tensor<1>>) -> Tensor<3> {
     }
 }
 
+/// `x: [b, s, heads, head_dim]` with each head normalised, where there is a norm.
+fn per_head(x: Tensor<4>, norm: &Option<RmsNorm>) -> Tensor<4> {
+    let Some(norm) = norm else { return x };
+    let [b, s, h, d] = x.dims();
+    norm.forward(x.reshape([b, s * h, d])).reshape([b, s, h, d])
+}
+
 impl Attention {
     /// `x: [b, s, d]` at positions `[cache.len(), cache.len() + s)`; `mask: [1 or b, s, t]` additive.
     pub fn forward(
@@ -296,8 +308,12 @@ impl Attention {
         let q = with_bias(self.q.forward(x.clone()), &self.q_bias).reshape([b, s, h, hd]);
         let k = with_bias(self.k.forward(x.clone()), &self.k_bias).reshape([b, s, kv, hd]);
         let v = with_bias(self.v.forward(x), &self.v_bias).reshape([b, s, kv, hd]);
-        let q = rope.apply(q, config.rope_style);
-        let k = rope.apply(k, config.rope_style);
+        let q = rope.apply(per_head(q, &self.q_norm), config.rope_style);
+        let k = rope.apply(per_head(k, &self.k_norm), config.rope_style);
+        // Every attention below scales scores by 1/√head_dim; a model with another scale gets it
+        // through q.
+        let rescale = config.attention_scale * (hd as f64).sqrt();
+        let q = if (rescale - 1.0).abs() > 1e-12 { q * rescale } else { q };
 
         // In place everywhere but under autodiff, whose graph needs each step's tensors intact
         // (burn's CPU backend, too, writes a uniquely held buffer without copying it).
@@ -332,18 +348,32 @@ pub(super) fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: &Tensor<3>)
     weights.matmul(v).reshape([b, h, s, hd]).swap_dims(1, 2).reshape([b, s, h * hd])
 }
 
-/// `down(silu(gate(x)) ⊙ up(x))`
+/// `down(act(gate(x)) ⊙ up(x))`: SwiGLU with SiLU, GeGLU with GELU.
 #[derive(Debug, Clone)]
-pub struct SwiGlu {
+pub struct GatedFfn {
     pub gate: Linear,
     pub up: Linear,
     pub down: Linear,
+    pub activation: Activation,
 }
 
-impl SwiGlu {
+impl GatedFfn {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down.forward(silu_mul(self.gate.forward(x.clone()), self.up.forward(x)))
+        let (gate, up) = (self.gate.forward(x.clone()), self.up.forward(x));
+        let gated = match self.activation {
+            Activation::Silu => silu_mul(gate, up),
+            Activation::GeluTanh => gelu_tanh(gate) * up,
+        };
+        self.down.forward(gated)
     }
+}
+
+/// GELU's tanh approximation: `x/2 · (1 + tanh(√(2/π) · (x + 0.044715·x³)))`.
+fn gelu_tanh(x: Tensor<3>) -> Tensor<3> {
+    const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+    let cube = x.clone() * x.clone() * x.clone();
+    let inner = (x.clone() + cube * 0.044715) * SQRT_2_OVER_PI;
+    x * (inner.tanh() + 1.0) * 0.5
 }
 
 /// `silu(gate) ⊙ up`
@@ -405,8 +435,8 @@ mod fused_tests {
         for (padding, s) in [(vec![0, 2], 3), (vec![0, 2], 1), (vec![], 3), (vec![], 1)] {
             let mut cache = KvCache::with_padding(1, padding);
             cache.advance(5);
-            let mask_cpu = cache.mask(s, &cpu);
-            let mask_gpu = cache.mask(s, &gpu);
+            let mask_cpu = cache.mask(s, None, &cpu);
+            let mask_gpu = cache.mask(s, None, &gpu);
             let inputs = |d: &Device| (random([2, s, 4, 64], 8 + s as u64, d), random([2, 2, 11, 64], 9, d), random([2, 2, 11, 64], 10, d));
             let (q, k, v) = inputs(&gpu);
             let fused = super::super::device_ops::attention(q, k, v, &mask_gpu);

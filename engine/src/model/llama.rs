@@ -1,18 +1,24 @@
 //! The llama decoder: pre-norm blocks of attention and SwiGLU, tied or separate output head.
-//! Qwen2 is the same graph with q/k/v biases and halves-style RoPE (see `qwen2.rs`).
+//! Qwen2 is the same graph with q/k/v biases and halves-style RoPE (see `qwen2.rs`), Qwen3 with
+//! per-head q/k norms; Gemma 3 adds norms after attention and the feed-forward block, GeGLU,
+//! scaled embeddings and sliding-window layers (see `gemma3.rs`).
 
 use burn::tensor::{Device, Tensor};
 
-use super::config::ModelConfig;
-use super::layers::{Attention, KvCache, Linear, RmsNorm, Rope, SwiGlu};
+use super::config::{Activation, ModelConfig};
+use super::layers::{Attention, GatedFfn, KvCache, Linear, RmsNorm, Rope};
 use crate::quant::{CpuActivations, Weight};
 
 #[derive(Debug, Clone)]
 pub struct Block {
     pub attn_norm: RmsNorm,
     pub attn: Attention,
+    /// Normalises the attention's output before the residual add (Gemma).
+    pub post_attn_norm: Option<RmsNorm>,
     pub ffn_norm: RmsNorm,
-    pub ffn: SwiGlu,
+    pub ffn: GatedFfn,
+    /// Normalises the feed-forward output before the residual add (Gemma).
+    pub post_ffn_norm: Option<RmsNorm>,
 }
 
 impl Block {
@@ -23,6 +29,18 @@ impl Block {
 
     pub fn linears_mut(&mut self) -> [&mut Linear; 7] {
         [&mut self.attn.q, &mut self.attn.k, &mut self.attn.v, &mut self.attn.o, &mut self.ffn.gate, &mut self.ffn.up, &mut self.ffn.down]
+    }
+
+    /// Whether the block is llama's or Qwen2's: no norms beyond the two, SwiGLU.
+    pub fn is_llama_shaped(&self) -> bool {
+        self.post_attn_norm.is_none() && self.post_ffn_norm.is_none() && self.attn.q_norm.is_none() && self.attn.k_norm.is_none() && self.ffn.activation == Activation::Silu
+    }
+}
+
+fn post_norm(x: Tensor<3>, norm: &Option<RmsNorm>) -> Tensor<3> {
+    match norm {
+        Some(norm) => norm.forward(x),
+        None => x,
     }
 }
 
@@ -61,15 +79,43 @@ impl Transformer {
         let past = cache.len();
         let d = self.config.d_model;
         let mut x = self.embedding.embed(tokens, &self.device).reshape([b, s, d]);
-        let rope = Rope::new(&self.config, past, s, &self.device);
-        let mask = cache.mask(s, &self.device);
+        if let Some(scale) = self.config.embedding_scale {
+            x = x * scale;
+        }
+        // Sliding-window layers have their own mask and RoPE base; each table is built once.
+        let mask = cache.mask(s, None, &self.device);
+        let window_mask = self.config.sliding_window.as_ref().map(|w| cache.mask(s, Some(w.size), &self.device));
+        let mut ropes: Vec<(Vec<f64>, Rope)> = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
-            let h = block.attn.forward(block.attn_norm.forward(x.clone()), &self.config, &rope, &mask, cache, i);
-            x = x + h;
-            x = x.clone() + block.ffn.forward(block.ffn_norm.forward(x));
+            let frequencies = self.config.rope_frequencies(i);
+            if !ropes.iter().any(|(f, _)| *f == frequencies) {
+                let rope = Rope::new(&frequencies, past, s, &self.device);
+                ropes.push((frequencies.clone(), rope));
+            }
+            let rope = &ropes.iter().find(|(f, _)| *f == frequencies).expect("built above").1;
+            let mask = match (self.config.window(i), &window_mask) {
+                (Some(_), Some(window_mask)) => window_mask,
+                _ => &mask,
+            };
+            let h = block.attn.forward(block.attn_norm.forward(x.clone()), &self.config, rope, mask, cache, i);
+            x = x + post_norm(h, &block.post_attn_norm);
+            let f = block.ffn.forward(block.ffn_norm.forward(x.clone()));
+            x = x + post_norm(f, &block.post_ffn_norm);
         }
         cache.advance(s);
         self.final_norm.forward(x)
+    }
+
+    /// Whether every part of the model is one the fused decode step computes: llama-shaped
+    /// blocks, plain embeddings, one RoPE base, full attention, raw logits.
+    pub fn is_llama_shaped(&self) -> bool {
+        let c = &self.config;
+        self.blocks.iter().all(Block::is_llama_shaped)
+            && c.embedding_scale.is_none()
+            && c.sliding_window.is_none()
+            && c.final_logit_softcap.is_none()
+            && c.rope_scale == 1.0
+            && (c.attention_scale * (c.head_dim as f64).sqrt() - 1.0).abs() < 1e-12
     }
 
     fn head(&self) -> &Weight {
@@ -78,7 +124,11 @@ impl Transformer {
 
     /// Logits `[b, s, vocab]` of the given hidden states.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        self.head().forward(hidden)
+        let logits = self.head().forward(hidden);
+        match self.config.final_logit_softcap {
+            Some(cap) => (logits / cap).tanh() * cap,
+            None => logits,
+        }
     }
 
     /// Logits of the last position only: `[b, vocab]`.

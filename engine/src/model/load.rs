@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
 
 use super::config::ModelConfig;
-use super::layers::{Attention, Linear, RmsNorm, SwiGlu};
+use super::layers::{Attention, Linear, RmsNorm, GatedFfn};
 use super::llama::{Block, Transformer};
 use crate::gguf::{GgufError, GgufFile, TensorInfo};
 use std::sync::Arc;
@@ -62,12 +62,30 @@ impl Loader<'_> {
     }
 
     fn norm(&self, name: &str, config: &ModelConfig) -> Result<RmsNorm, LoadError> {
-        Ok(RmsNorm { gain: self.vector(name, config.d_model)?, eps: config.rms_eps })
+        self.norm_of(name, config.d_model, config)
+    }
+
+    fn norm_of(&self, name: &str, len: usize, config: &ModelConfig) -> Result<RmsNorm, LoadError> {
+        Ok(RmsNorm { gain: self.vector(name, len)?, eps: config.rms_eps })
+    }
+
+    /// A norm the family may have (Qwen3's and Gemma 3's extra ones): loaded where the file
+    /// holds it.
+    fn optional_norm(&self, name: &str, len: usize, config: &ModelConfig) -> Result<Option<RmsNorm>, LoadError> {
+        if self.file.header.has_tensor(name) { self.norm_of(name, len, config).map(Some) } else { Ok(None) }
     }
 }
 
 pub fn load_model(file: &GgufFile, device: &Device) -> Result<Transformer, LoadError> {
-    let config = ModelConfig::from_gguf(&file.header)?;
+    let mut config = ModelConfig::from_gguf(&file.header)?;
+    if file.header.has_tensor("rope_freqs.weight") {
+        let info = file.header.tensor("rope_freqs.weight")?;
+        let expected = vec![(config.rope_dims / 2) as u64];
+        if info.shape != expected {
+            return Err(LoadError::Shape { name: "rope_freqs.weight".into(), shape: info.shape.clone(), expected });
+        }
+        config.rope_freq_factors = Some(dequantize(info.ty, &file.tensor_bytes(info)?));
+    }
     let loader = Loader { file, device, host_kernels: crate::backend::is_cpu(device) };
     let (d, ff, hd) = (config.d_model, config.d_ff, config.head_dim);
     let (q_out, kv_out) = (config.heads * hd, config.kv_heads * hd);
@@ -88,13 +106,18 @@ pub fn load_model(file: &GgufFile, device: &Device) -> Result<Transformer, LoadE
                 q_bias: bias("attn_q.bias", q_out)?,
                 k_bias: bias("attn_k.bias", kv_out)?,
                 v_bias: bias("attn_v.bias", kv_out)?,
+                q_norm: loader.optional_norm(&name("attn_q_norm.weight"), hd, &config)?,
+                k_norm: loader.optional_norm(&name("attn_k_norm.weight"), hd, &config)?,
             },
+            post_attn_norm: loader.optional_norm(&name("post_attention_norm.weight"), d, &config)?,
             ffn_norm: loader.norm(&name("ffn_norm.weight"), &config)?,
-            ffn: SwiGlu {
+            ffn: GatedFfn {
                 gate: Linear::new(loader.matrix(&name("ffn_gate.weight"), ff, d)?),
                 up: Linear::new(loader.matrix(&name("ffn_up.weight"), ff, d)?),
                 down: Linear::new(loader.matrix(&name("ffn_down.weight"), d, ff)?),
+                activation: config.activation,
             },
+            post_ffn_norm: loader.optional_norm(&name("post_ffw_norm.weight"), d, &config)?,
         });
     }
     let embedding = loader.matrix("token_embd.weight", config.vocab, d)?;

@@ -189,7 +189,7 @@ impl DecodeStep {
         let config = model.config.clone();
         let first = cache.layer(0)?;
         let rows = first.0.dims()[0];
-        if !crate::backend::runs_device_kernels(&model.device) || rows > MOST_ROWS || cache.is_empty() {
+        if !crate::backend::runs_device_kernels(&model.device) || rows > MOST_ROWS || cache.is_empty() || !model.is_llama_shaped() {
             return None;
         }
         if !config.head_dim.is_multiple_of(2) || !config.rope_dims.is_multiple_of(2) || config.rope_dims > config.head_dim {
@@ -341,9 +341,8 @@ impl DecodeStep {
         let half = config.rope_dims / 2;
         let mut step_in = vec![0f32; 1 + 2 * half];
         step_in[0] = self.position as f32;
-        for i in 0..half {
-            let theta = config.rope_theta.powf(-2.0 * i as f64 / config.rope_dims as f64);
-            let angle = self.position as f64 * theta;
+        for (i, omega) in config.rope_frequencies(0).into_iter().enumerate() {
+            let angle = self.position as f64 * omega;
             step_in[1 + i] = angle.cos() as f32;
             step_in[1 + half + i] = angle.sin() as f32;
         }

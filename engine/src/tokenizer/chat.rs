@@ -24,12 +24,19 @@ impl Message {
 pub enum BuiltinFormat {
     ChatMl,
     Llama3,
+    /// Gemma's turns: no system role (its text opens the first user turn), `model` for the assistant.
+    Gemma,
 }
 
 const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}\
 {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 const LLAMA3: &str = "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n\
 {{ m.content | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
+
+const GEMMA: &str = "{{ bos_token }}{% if messages[0].role == 'system' %}{% set first_user_prefix = messages[0].content + '\n\n' %}\
+{% set loop_messages = messages[1:] %}{% else %}{% set first_user_prefix = '' %}{% set loop_messages = messages %}{% endif %}\
+{% for m in loop_messages %}<start_of_turn>{{ 'model' if m.role == 'assistant' else m.role }}\n{{ first_user_prefix if loop.first else '' }}\
+{{ m.content | trim }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}";
 
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
@@ -64,6 +71,8 @@ impl ChatTemplate {
             BuiltinFormat::Llama3
         } else if has("<|im_start|>") {
             BuiltinFormat::ChatMl
+        } else if has("<start_of_turn>") {
+            BuiltinFormat::Gemma
         } else {
             return Err(TokenizerError::Inconsistent("the model has no chat template and no known chat tokens".into()));
         };
@@ -74,6 +83,7 @@ impl ChatTemplate {
         let source = match format {
             BuiltinFormat::ChatMl => CHATML,
             BuiltinFormat::Llama3 => LLAMA3,
+            BuiltinFormat::Gemma => GEMMA,
         };
         Self { source: source.to_string(), bos, eos }
     }
@@ -95,9 +105,42 @@ impl ChatTemplate {
                     .map(|m| JinjaValue::from_pairs([("role", m.role.as_str()), ("content", m.content.as_str())]))
                     .collect::<Vec<_>>(),
                 add_generation_prompt => true,
+                // Qwen3's template: the non-thinking mode (an empty <think></think> block), which
+                // answers in the budget a classroom run gives; templates without the switch ignore it.
+                enable_thinking => false,
                 bos_token => self.bos.as_str(),
                 eos_token => self.eos.as_str(),
             })
             .map_err(|e| TokenizerError::Template(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gemma's own template (its Hugging Face `chat_template`) renders a system message as the
+    /// opening of the first user turn and the assistant as `model`.
+    #[test]
+    fn gemma_turns_fold_the_system_message_into_the_first_user_turn() {
+        let template = ChatTemplate::builtin(BuiltinFormat::Gemma, "<bos>".into(), "<eos>".into());
+        let messages = [Message::new("system", "Reason step by step."), Message::new("user", " What is 2+3? "), Message::new("assistant", "5"), Message::new("user", "And 2·3?")];
+        let want = "<bos><start_of_turn>user\nReason step by step.\n\nWhat is 2+3?<end_of_turn>\n<start_of_turn>model\n5<end_of_turn>\n\
+                    <start_of_turn>user\nAnd 2·3?<end_of_turn>\n<start_of_turn>model\n";
+        assert_eq!(template.render(&messages).unwrap(), want);
+        let plain = template.render(&[Message::new("user", "Hi")]).unwrap();
+        assert_eq!(plain, "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
+    }
+
+    /// The generation prompt's ending in Qwen3's own template: non-thinking mode renders an empty
+    /// thinking block.
+    #[test]
+    fn qwen3_templates_render_the_non_thinking_mode() {
+        let source = "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}\
+            {%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}\
+            {{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}";
+        let template = ChatTemplate { source: source.into(), bos: String::new(), eos: String::new() };
+        let rendered = template.render(&[Message::new("user", "2+3?")]).unwrap();
+        assert_eq!(rendered, "<|im_start|>user\n2+3?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
     }
 }

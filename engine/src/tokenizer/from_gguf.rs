@@ -1,4 +1,5 @@
-//! llama.cpp's byte-level BPE tokenizer rebuilt from GGUF metadata.
+//! llama.cpp's tokenizers rebuilt from GGUF metadata: byte-level BPE here, SentencePiece in
+//! `sentencepiece.rs`.
 
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::BPE;
@@ -7,7 +8,8 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
 
-use super::{Tokenizer, TokenizerError};
+use super::sentencepiece::SentencePiece;
+use super::{Tokenizer, TokenizerError, Vocabulary};
 use crate::gguf::{GgufHeader, Value};
 
 const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
@@ -42,12 +44,9 @@ fn strings<'a>(header: &'a GgufHeader, key: &str) -> Result<Vec<&'a str>, Tokeni
 
 pub(super) fn build(header: &GgufHeader) -> Result<Tokenizer, TokenizerError> {
     let model = header.str("tokenizer.ggml.model")?;
-    if model != "gpt2" {
+    if model != "gpt2" && model != "llama" {
         return Err(TokenizerError::UnsupportedModel(model.to_string()));
     }
-    let pre = header.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
-    let regexes = pre_regexes(pre).ok_or_else(|| TokenizerError::UnsupportedPre(pre.to_string()))?;
-
     let tokens = strings(header, "tokenizer.ggml.tokens")?;
     let types: Vec<i64> = match header.get("tokenizer.ggml.token_type").and_then(Value::as_array) {
         Some(items) => items.iter().map(|v| v.as_i64().unwrap_or(1)).collect(),
@@ -56,6 +55,30 @@ pub(super) fn build(header: &GgufHeader) -> Result<Tokenizer, TokenizerError> {
     if types.len() != tokens.len() {
         return Err(TokenizerError::Inconsistent(format!("{} tokens but {} token types", tokens.len(), types.len())));
     }
+    let inner = if model == "llama" {
+        let pieces = tokens.iter().map(|t| t.to_string()).collect();
+        Vocabulary::SentencePiece(Box::new(SentencePiece::from_gguf(header, pieces, types)?))
+    } else {
+        Vocabulary::Bpe(Box::new(byte_level_bpe(header, &tokens, &types)?))
+    };
+    let id = |key: &str| header.get(key).and_then(Value::as_u64).map(|v| v as u32);
+    // llama.cpp's default: SentencePiece vocabularies start with BOS unless the file says not.
+    let add_bos = header.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(model == "llama");
+    let mut tokenizer = Tokenizer {
+        bos: id("tokenizer.ggml.bos_token_id"),
+        eos: id("tokenizer.ggml.eos_token_id"),
+        stop_ids: Vec::new(),
+        add_bos,
+        vocab_size: tokens.len(),
+        inner,
+    };
+    tokenizer.stop_ids = tokenizer.end_of_turn_ids();
+    Ok(tokenizer)
+}
+
+fn byte_level_bpe(header: &GgufHeader, tokens: &[&str], types: &[i64]) -> Result<tokenizers::Tokenizer, TokenizerError> {
+    let pre = header.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
+    let regexes = pre_regexes(pre).ok_or_else(|| TokenizerError::UnsupportedPre(pre.to_string()))?;
     let merges = strings(header, "tokenizer.ggml.merges")?
         .into_iter()
         .map(|m| {
@@ -86,24 +109,12 @@ pub(super) fn build(header: &GgufHeader) -> Result<Tokenizer, TokenizerError> {
     let added = |t: i64, special: bool| {
         tokens
             .iter()
-            .zip(&types)
+            .zip(types)
             .filter(move |&(_, &ty)| ty == t)
             .map(move |(tok, _)| AddedToken::from(tok.to_string(), special).normalized(false))
             .collect::<Vec<_>>()
     };
     inner.add_special_tokens(added(TYPE_CONTROL, true))?;
     inner.add_tokens(added(TYPE_USER_DEFINED, false))?;
-
-    let id = |key: &str| header.get(key).and_then(Value::as_u64).map(|v| v as u32);
-    let add_bos = header.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false);
-    let mut tokenizer = Tokenizer {
-        bos: id("tokenizer.ggml.bos_token_id"),
-        eos: id("tokenizer.ggml.eos_token_id"),
-        stop_ids: Vec::new(),
-        add_bos,
-        vocab_size: tokens.len(),
-        inner,
-    };
-    tokenizer.stop_ids = tokenizer.end_of_turn_ids();
-    Ok(tokenizer)
+    Ok(inner)
 }

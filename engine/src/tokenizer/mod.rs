@@ -1,7 +1,9 @@
-//! Text ↔ token ids through the `tokenizers` crate, from a `tokenizer.json` or a GGUF's own vocab.
+//! Text ↔ token ids: byte-level BPE through the `tokenizers` crate (from a `tokenizer.json` or a
+//! GGUF's own vocab), SentencePiece vocabularies as llama.cpp reads them from a GGUF.
 
 mod chat;
 mod from_gguf;
+mod sentencepiece;
 
 pub use chat::{BuiltinFormat, ChatTemplate, Message};
 
@@ -13,7 +15,7 @@ use crate::gguf::{GgufError, GgufHeader};
 pub enum TokenizerError {
     #[error("GGUF tokenizer metadata: {0}")]
     Gguf(#[from] GgufError),
-    #[error("tokenizer model {0:?} is not supported (supported: gpt2-style byte-level BPE)")]
+    #[error("tokenizer model {0:?} is not supported (supported: \"gpt2\" byte-level BPE, \"llama\" SentencePiece)")]
     UnsupportedModel(String),
     #[error("pre-tokenizer {0:?} is not supported")]
     UnsupportedPre(String),
@@ -33,10 +35,17 @@ impl From<tokenizers::Error> for TokenizerError {
     }
 }
 
+/// How a vocabulary turns text into ids.
+#[derive(Debug, Clone)]
+enum Vocabulary {
+    Bpe(Box<tokenizers::Tokenizer>),
+    SentencePiece(Box<sentencepiece::SentencePiece>),
+}
+
 /// A tokenizer plus the special ids generation needs.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    inner: Vocabulary,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     /// Ids that end a turn besides `eos` (e.g. ChatML's `<|im_end|>`, `<|endoftext|>`).
@@ -63,16 +72,16 @@ impl Tokenizer {
             stop_ids: Vec::new(),
             add_bos,
             vocab_size,
-            inner,
+            inner: Vocabulary::Bpe(Box::new(inner)),
         };
         tokenizer.stop_ids = tokenizer.end_of_turn_ids();
         Ok(tokenizer)
     }
 
     fn end_of_turn_ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>"]
+        let mut ids: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "</s>", "<end_of_turn>"]
             .iter()
-            .filter_map(|t| self.inner.token_to_id(t))
+            .filter_map(|t| self.token_to_id(t))
             .collect();
         ids.extend(self.eos);
         ids.sort_unstable();
@@ -81,20 +90,22 @@ impl Tokenizer {
     }
 
     /// Token ids of `text`; special tokens written in the text are recognised as such.
-    /// `add_bos` follows the model's own `add_bos_token` flag.
+    /// `add_bos` follows the model's own `add_bos_token` flag, unless the text already begins
+    /// with the BOS token (as chat templates that write `bos_token` render it).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
-        let encoding = self.inner.encode_fast(text, false)?;
-        let mut ids = Vec::with_capacity(encoding.len() + 1);
-        if self.add_bos {
-            ids.extend(self.bos);
+        let plain = self.encode_plain(text)?;
+        match self.bos {
+            Some(bos) if self.add_bos && plain.first() != Some(&bos) => Ok([bos].into_iter().chain(plain).collect()),
+            _ => Ok(plain),
         }
-        ids.extend_from_slice(encoding.get_ids());
-        Ok(ids)
     }
 
     /// Token ids without any BOS, whatever the model's flag.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
-        Ok(self.inner.encode_fast(text, false)?.get_ids().to_vec())
+        match &self.inner {
+            Vocabulary::Bpe(t) => Ok(t.encode_fast(text, false)?.get_ids().to_vec()),
+            Vocabulary::SentencePiece(t) => Ok(t.encode(text)),
+        }
     }
 
     /// Text of ids; special tokens are kept (a caller strips them if it wants).
@@ -102,11 +113,17 @@ impl Tokenizer {
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.vocab_size) {
             return Err(TokenizerError::UnknownId { id, vocab: self.vocab_size });
         }
-        Ok(self.inner.decode(ids, false)?)
+        match &self.inner {
+            Vocabulary::Bpe(t) => Ok(t.decode(ids, false)?),
+            Vocabulary::SentencePiece(t) => Ok(t.decode(ids)),
+        }
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        match &self.inner {
+            Vocabulary::Bpe(t) => t.token_to_id(token),
+            Vocabulary::SentencePiece(t) => t.token_to_id(token),
+        }
     }
 
     pub fn vocab_size(&self) -> usize {

@@ -7,7 +7,7 @@ use super::*;
 use crate::generate::Rng;
 use crate::lora::{Adapter, BaseModel, LoraConfig, LoraTarget};
 use crate::model::{Block, Family, Linear, ModelConfig, RopeStyle, Transformer};
-use crate::model::{Attention, RmsNorm, SwiGlu};
+use crate::model::{Activation, Attention, GatedFfn, RmsNorm};
 use crate::quant::Weight;
 
 fn device() -> Device {
@@ -84,6 +84,13 @@ pub(crate) fn tiny_model(seed: u64) -> Transformer {
         vocab: 13,
         context: 64,
         qkv_bias: false,
+        activation: Activation::Silu,
+        embedding_scale: None,
+        attention_scale: 0.5,
+        rope_scale: 1.0,
+        sliding_window: None,
+        rope_freq_factors: None,
+        final_logit_softcap: None,
     };
     let mut rng = Rng::new(seed, 7);
     let mut matrix = |rows: usize, cols: usize| {
@@ -95,9 +102,11 @@ pub(crate) fn tiny_model(seed: u64) -> Transformer {
     let blocks = (0..2)
         .map(|_| Block {
             attn_norm: norm(),
-            attn: Attention { q: linear(8, 8), k: linear(4, 8), v: linear(4, 8), o: linear(8, 8), q_bias: None, k_bias: None, v_bias: None },
+            attn: Attention { q: linear(8, 8), k: linear(4, 8), v: linear(4, 8), o: linear(8, 8), q_bias: None, k_bias: None, v_bias: None, q_norm: None, k_norm: None },
+            post_attn_norm: None,
             ffn_norm: norm(),
-            ffn: SwiGlu { gate: linear(12, 8), up: linear(12, 8), down: linear(8, 12) },
+            ffn: GatedFfn { gate: linear(12, 8), up: linear(12, 8), down: linear(8, 12), activation: Activation::Silu },
+            post_ffn_norm: None,
         })
         .collect();
     let embedding = Weight::Dense(matrix(13, 8));

@@ -12,7 +12,7 @@ use cotnpot_engine::generate::{GenerateOptions, SamplingParams, generate, genera
 use cotnpot_engine::quant::CpuActivations;
 use cotnpot_engine::{Device, LanguageModel};
 
-use crate::common::{QWEN, SMOLLM, fixture, model_file};
+use crate::common::{GEMMA, QWEN, SMOLLM, fixture, model_file};
 
 /// Largest |ours − llama.cpp| allowed over llama.cpp's top-20 logits at every position.
 /// llama.cpp's CPU matmuls round activations to 8 bits and its KV cache to f16; the exact f32
@@ -178,10 +178,11 @@ fn against_llama_cpp_f32(model: &str, lm: &LanguageModel, fixture_name: &str, ma
 }
 
 /// The CPU backend, with its default integer decode products and with exact f32 products,
-/// against llama.cpp on the F32 expansion of the same weights.
-fn against_llama_cpp_f32_on_cpu(model: &str, fixture_name: &str) {
+/// against llama.cpp on the F32 expansion of the same weights; `floor` is the least difference
+/// to allow where llama.cpp itself rounds (see `GEGLU_TABLE_DIFF`).
+fn against_llama_cpp_f32_on_cpu(model: &str, fixture_name: &str, floor: f32) {
     let mut lm = LanguageModel::load(&model_file(model), None, &Device::flex()).unwrap();
-    for (activations, max_diff) in [(CpuActivations::Integer16, MAX_INTEGER_DIFF), (CpuActivations::F32, MAX_F32_DIFF)] {
+    for (activations, max_diff) in [(CpuActivations::Integer16, MAX_INTEGER_DIFF.max(floor)), (CpuActivations::F32, MAX_F32_DIFF.max(floor))] {
         lm.model.set_cpu_activations(activations);
         let agreement = against_llama_cpp_f32(model, &lm, fixture_name, max_diff);
         eprintln!("{model} ({activations:?} products) vs llama.cpp on f32 weights: {agreement}");
@@ -305,17 +306,46 @@ fn qwen2_matches_llama_cpp_on_cpu() {
 
 #[test]
 fn smollm2_matches_llama_cpp_on_f32_weights_on_cpu() {
-    against_llama_cpp_f32_on_cpu(SMOLLM, "smollm2_llama_f32.json");
+    against_llama_cpp_f32_on_cpu(SMOLLM, "smollm2_llama_f32.json", 0.0);
 }
 
 #[test]
 fn qwen2_matches_llama_cpp_on_f32_weights_on_cpu() {
-    against_llama_cpp_f32_on_cpu(QWEN, "qwen2_llama_f32.json");
+    against_llama_cpp_f32_on_cpu(QWEN, "qwen2_llama_f32.json", 0.0);
+}
+
+/// llama.cpp's CPU GeGLU, even on f32 weights, rounds the gate to f16 and looks GELU up in an
+/// f16 table (ggml's `GGML_GELU_FP16`): Gemma 3's logits then differ from ours by up to 0.047
+/// (observed, with f32 or integer products alike), where SmolLM2's and Qwen2's stay under 1e-3.
+/// The exact f32 reference (`gemma3_matches_exact_f32_on_cpu`) holds Gemma to `MAX_F32_DIFF`.
+///
+/// Gemma has no test against llama.cpp on the quantized file: there llama.cpp rounds activations
+/// to 8 bits and its cache to f16, and on these prompts (no BOS, where Gemma's activations run
+/// large) its logits stray from its own run on f32 weights by up to 6.8, with top-5 reorderings
+/// far from ties. That fixture serves the tokenizer test.
+const GEGLU_TABLE_DIFF: f32 = 0.08;
+
+#[test]
+fn gemma3_matches_llama_cpp_on_f32_weights_on_cpu() {
+    against_llama_cpp_f32_on_cpu(GEMMA, "gemma3_llama_f32.json", GEGLU_TABLE_DIFF);
 }
 
 #[test]
 fn smollm2_matches_exact_f32_on_cpu() {
     against_exact_f32(SMOLLM, "smollm2_f32.json", Device::flex(), FULL.of("smollm2_f32.json"));
+}
+
+#[test]
+fn gemma3_matches_exact_f32_on_cpu() {
+    against_exact_f32(GEMMA, "gemma3_f32.json", Device::flex(), FULL.of("gemma3_f32.json"));
+}
+
+/// Gemma 3 on wgpu: two of the exact f32 reference's prompts (every position's top logits, 32
+/// greedy tokens), which exercise what Gemma adds (GeGLU, the extra norms, the two RoPE bases);
+/// the CPU test takes all four (on lavapipe each costs ~25 s).
+#[test]
+fn gemma3_matches_exact_f32_on_wgpu() {
+    against_exact_f32(GEMMA, "gemma3_f32.json", wgpu_device(), Limit { prompts: 2, greedy_tokens: 32 }.of("gemma3_f32.json"));
 }
 
 #[test]

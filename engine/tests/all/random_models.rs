@@ -1,4 +1,6 @@
-//! Whole models in the formats the two real files lack (Q4_0, Q5_1, Q5_K, F16, BF16): small,
+//! Whole models in the formats the two real files lack (Q4_0, Q5_1, Q5_K, F16, BF16), and in the
+//! architecture variants no small real file has (Qwen3: q/k norms, heads wider than width/heads;
+//! Llama 3.1: RoPE frequency factors): small,
 //! seeded random weights written by gguf-py (tests/reference/make_random_models.py), against
 //! the exact f32 reference (tests/reference/random_model_exact.py: numpy over gguf-py's
 //! dequantised weights) and llama.cpp (tests/reference/random_model_fixtures.py). Every product,
@@ -16,13 +18,16 @@ use crate::parity::{MAX_F32_DIFF, NEAR_TIE, all_logits, floats, greedy, ids, lla
 /// 32 (Q8_0 for Q4_0, Q8_1 for Q5_1), in blocks of 256 (Q8_K for Q5_K: coarser, and these
 /// random Q5_K blocks carry large per-32 offsets that multiply the rounded sums), to bf16 or f16
 /// for the float files. The exact f32 reference differs from llama.cpp by as much (0.31, 0.45,
-/// 0.70 over shared top-10 ids, 0.12, 0.026); observed here: 0.309, 0.454, 1.116, 0.119, 0.026.
-const MODELS: [(&str, f32); 5] = [
+/// 0.70 over shared top-10 ids, 0.12, 0.026); observed here: 0.309, 0.454, 1.116, 0.119, 0.026,
+/// and for the Q8_0 models (activations rounded to Q8_0) 0.337 and 0.435.
+const MODELS: [(&str, f32); 7] = [
     ("random-llama-q4_0.gguf", 0.6),
     ("random-llama-q5_1.gguf", 0.9),
     ("random-qwen2-q5_k.gguf", 1.5),
     ("random-llama-bf16.gguf", 0.25),
     ("random-llama-f16.gguf", 0.05),
+    ("random-qwen3-q8_0.gguf", 0.6),
+    ("random-llama3-q8_0.gguf", 0.6),
 ];
 
 /// The fixtures' greedy continuations are checked whole.

@@ -2,7 +2,7 @@
 
 use cotnpot_engine::tokenizer::Tokenizer;
 
-use crate::common::{QWEN, SMOLLM, fixture, model_file};
+use crate::common::{GEMMA, QWEN, SMOLLM, fixture, model_file};
 
 fn check(model: &str, fixture_name: &str) {
     let tokenizer = Tokenizer::from_gguf(&model_file(model).header).unwrap();
@@ -34,12 +34,32 @@ fn qwen2_tokens_match_llama_cpp() {
 }
 
 #[test]
+fn gemma3_sentencepiece_tokens_match_llama_cpp() {
+    check(GEMMA, "gemma3.json");
+}
+
+#[test]
 fn decode_round_trips_and_rejects_unknown_ids() {
     let tokenizer = Tokenizer::from_gguf(&model_file(SMOLLM).header).unwrap();
     let text = "Natalia sold 48 clips — ünïcödé 你好 🙂\n\tdone";
     assert_eq!(tokenizer.decode(&tokenizer.encode_plain(text).unwrap()).unwrap(), text);
     assert!(tokenizer.decode(&[49152]).is_err());
     assert!(tokenizer.is_stop(tokenizer.token_to_id("<|im_end|>").unwrap()));
+}
+
+/// SentencePiece: text (with bytes no piece covers, runs of spaces and newlines that are tokens of
+/// their own) survives encode → decode; BOS is added once, also to a prompt that writes it.
+#[test]
+fn sentencepiece_round_trips_and_adds_bos_once() {
+    let tokenizer = Tokenizer::from_gguf(&model_file(GEMMA).header).unwrap();
+    let text = "Natalia sold 48 clips — ünïcödé 你好 🙂 \u{1F9EC}\n\n\tdone    x";
+    assert_eq!(tokenizer.decode(&tokenizer.encode_plain(text).unwrap()).unwrap(), text);
+    let bos = tokenizer.bos.unwrap();
+    assert_eq!(tokenizer.encode("Hi").unwrap()[0], bos);
+    let written = tokenizer.encode("<bos>Hi").unwrap();
+    assert_eq!((written[0], written[1] != bos), (bos, true), "{written:?}");
+    assert!(tokenizer.is_stop(tokenizer.token_to_id("<end_of_turn>").unwrap()));
+    assert!(tokenizer.decode(&[262_144]).is_err());
 }
 
 #[test]
