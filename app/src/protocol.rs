@@ -32,8 +32,8 @@ impl Role {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelSource {
     /// A GGUF at a URL (a Hub `resolve` URL, or a file under the page's own `models/`), with an
-    /// optional `tokenizer.json` beside it.
-    Url { gguf: String, tokenizer: Option<String> },
+    /// optional `tokenizer.json` beside it, and the sha256 a preset expects of the file.
+    Url { gguf: String, tokenizer: Option<String>, sha256: Option<String> },
     /// A file the user picked; its bytes are sent with the message.
     LocalFile { name: String },
     /// The model already loaded in another role (one copy of the weights).

@@ -10,18 +10,83 @@ use super::megabytes;
 use super::state::{AppState, now};
 use crate::protocol::{ModelSource, Role, ToEngine};
 
+/// A Hub file the page offers, with the sha256 the download must have, and what its authors
+/// report it scoring (instruct model, chain of thought, zero-shot unless said).
 struct Preset {
     label: &'static str,
     repo: &'static str,
     file: &'static str,
+    sha256: &'static str,
 }
 
+// Reasoners, best published maths first. Scores: the Qwen2.5-Math report (Table 2), the Qwen3
+// report (Table 20, non-thinking, which is how the page runs Qwen3), the Qwen2.5 blog, the
+// Gemma 3 report (Table 18), Meta's Llama 3.2 model card (GSM8K 8-shot). Gemma 3 270M publishes
+// no maths score. Sizes and hashes: the Hub's LFS records for these files.
 const REASONERS: &[Preset] = &[
-    Preset { label: "Qwen2.5-1.5B-Instruct (Q4_K_M, 1.1 GB)", repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF", file: "qwen2.5-1.5b-instruct-q4_k_m.gguf" },
-    Preset { label: "Qwen2.5-0.5B-Instruct (Q4_K_M, 0.4 GB)", repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF", file: "qwen2.5-0.5b-instruct-q4_k_m.gguf" },
+    Preset {
+        label: "Qwen2.5-Math-1.5B-Instruct (Q4_K_M, 0.99 GB; GSM8K 84.8, MATH 75.8)",
+        repo: "bartowski/Qwen2.5-Math-1.5B-Instruct-GGUF",
+        file: "Qwen2.5-Math-1.5B-Instruct-Q4_K_M.gguf",
+        sha256: "9614a50f03c897028920ca0dc4365da570bf587f9ee7768261216fe370b37e8e",
+    },
+    Preset {
+        label: "Qwen3-1.7B, non-thinking (Q4_K_M, 1.28 GB; MATH-500 73.0)",
+        repo: "ggml-org/Qwen3-1.7B-GGUF",
+        file: "Qwen3-1.7B-Q4_K_M.gguf",
+        sha256: "d2387ca2dbfee2ffabce7120d3770dadca0b293052bc2f0e138fdc940d9bc7b5",
+    },
+    Preset {
+        label: "Qwen2.5-1.5B-Instruct (Q4_K_M, 1.1 GB; GSM8K 73.2, MATH 55.2)",
+        repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+        file: "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+        sha256: "6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e",
+    },
+    Preset {
+        label: "Gemma 3 1B-it (Q4_K_M, 0.81 GB; GSM8K 62.8, MATH 48.0)",
+        repo: "ggml-org/gemma-3-1b-it-GGUF",
+        file: "gemma-3-1b-it-Q4_K_M.gguf",
+        sha256: "8ccc5cd1f1b3602548715ae25a66ed73fd5dc68a210412eea643eb20eb75a135",
+    },
+    Preset {
+        label: "Qwen3-0.6B, non-thinking (Q4_K_M, 0.40 GB; MATH-500 55.2)",
+        repo: "unsloth/Qwen3-0.6B-GGUF",
+        file: "Qwen3-0.6B-Q4_K_M.gguf",
+        sha256: "ac2d97712095a558e31573f62f466a3f9d93990898b0ec79d7c974c1780d524a",
+    },
+    Preset {
+        label: "Qwen2.5-0.5B-Instruct (Q4_K_M, 0.49 GB; GSM8K 49.6, MATH 34.4)",
+        repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+        file: "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+        sha256: "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
+    },
+    Preset {
+        label: "Llama 3.2 1B Instruct (Q4_K_M, 0.81 GB; GSM8K 44.4, MATH 30.6)",
+        repo: "bartowski/Llama-3.2-1B-Instruct-GGUF",
+        file: "Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+        sha256: "6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83",
+    },
+    Preset {
+        label: "Gemma 3 270M-it (Q4_K_M, 0.25 GB; no published maths score)",
+        repo: "unsloth/gemma-3-270m-it-GGUF",
+        file: "gemma-3-270m-it-Q4_K_M.gguf",
+        sha256: "b1baabd6b729e4041822220d3e648e00d99cac5df86b10dffb77bcccf0688e39",
+    },
 ];
-const CODERS: &[Preset] =
-    &[Preset { label: "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 0.4 GB)", repo: "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF", file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" }];
+const CODERS: &[Preset] = &[
+    Preset {
+        label: "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 0.49 GB)",
+        repo: "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+        file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    },
+    Preset {
+        label: "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB)",
+        repo: "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    },
+];
 
 fn presets(role: Role) -> &'static [Preset] {
     match role {
@@ -77,7 +142,7 @@ fn RoleRow(role: Role) -> impl IntoView {
             "same" => ModelSource::SameAs { role: Role::Reasoner },
             "url" => {
                 let tok = tokenizer.get_untracked();
-                ModelSource::Url { gguf: url.get_untracked().trim().to_string(), tokenizer: (!tok.trim().is_empty()).then(|| tok.trim().to_string()) }
+                ModelSource::Url { gguf: url.get_untracked().trim().to_string(), tokenizer: (!tok.trim().is_empty()).then(|| tok.trim().to_string()), sha256: None }
             }
             "adapter" => {
                 let picked = file_input.get_untracked().and_then(|i| i.files()).and_then(|f| f.get(0));
@@ -110,7 +175,7 @@ fn RoleRow(role: Role) -> impl IntoView {
                 return;
             }
             index => match index.parse::<usize>().ok().and_then(|i| presets(role).get(i)) {
-                Some(p) => ModelSource::Url { gguf: hub_url(p), tokenizer: None },
+                Some(p) => ModelSource::Url { gguf: hub_url(p), tokenizer: None, sha256: Some(p.sha256.to_string()) },
                 None => return,
             },
         };

@@ -11,7 +11,6 @@ use std::rc::Rc;
 
 use cotnpot_engine::generate::{GenerateOptions, SamplingParams, generate};
 use cotnpot_engine::gguf::{ChunkedBytes, GgufFile};
-use cotnpot_engine::model::Family;
 use cotnpot_engine::{Device, EngineError, LanguageModel};
 use cotnpot_pipeline::task::Problem;
 use cotnpot_pipeline::runner::PythonRunner;
@@ -177,8 +176,12 @@ impl Engine {
         };
         // What a refused file is dropped from the cache under (see `forget`).
         let (cached_url, tokenizer_url) = match &source {
-            ModelSource::Url { gguf, tokenizer } => (Some(gguf.clone()), tokenizer.clone()),
+            ModelSource::Url { gguf, tokenizer, .. } => (Some(gguf.clone()), tokenizer.clone()),
             _ => (None, None),
+        };
+        let expected_sha256 = match &source {
+            ModelSource::Url { sha256, .. } => sha256.clone(),
+            _ => None,
         };
         let (name, bytes, tokenizer) = match source {
             ModelSource::SameAs { role: other } => {
@@ -199,7 +202,7 @@ impl Engine {
                 bytes.push(Uint8Array::new(&buffer).to_vec());
                 (name, bytes, None)
             }
-            ModelSource::Url { gguf, tokenizer } => {
+            ModelSource::Url { gguf, tokenizer, .. } => {
                 let mut last = 0.0;
                 let mut report = |p: fetch::Progress| {
                     let t = now() * 1000.0;
@@ -224,6 +227,12 @@ impl Engine {
         };
         let size = bytes.len() as f64;
         let sha256 = sha256_of(&bytes);
+        if let Some(expected) = expected_sha256
+            && expected != sha256
+        {
+            forget(cached_url.as_deref()).await;
+            return fail(ErrorKind::Download, Some(role), format!("{name} is not the file this preset names (sha256 {}…, expected {}…): the download was cut short or the Hub repository changed it", &sha256[..12], &expected[..12.min(expected.len())]));
+        }
         let file = match GgufFile::from_chunks(bytes) {
             Ok(file) => file,
             Err(e) => {
@@ -365,9 +374,5 @@ async fn forget(url: Option<&str>) {
 
 fn architecture(model: &LanguageModel) -> String {
     let c = &model.model.config;
-    let family = match c.family {
-        Family::Llama => "llama",
-        Family::Qwen2 => "qwen2",
-    };
-    format!("{family}, {} layers, d={}, vocab {}", c.layers, c.d_model, c.vocab)
+    format!("{}, {} layers, d={}, vocab {}", c.family_name(), c.layers, c.d_model, c.vocab)
 }
