@@ -42,6 +42,19 @@ struct Report {
     model: String,
 }
 
+/// The device-memory estimate for `rows` sequences of `positions`, from the file's header read
+/// as a prefix (as the page reads it before a download).
+fn estimated_gpu_mb(path: &std::path::Path, rows: usize, prompt: usize, new_tokens: usize) -> Option<f64> {
+    use std::io::Read;
+    const HEADER_READ: u64 = 64 << 20;
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut prefix = Vec::new();
+    file.take(HEADER_READ).read_to_end(&mut prefix).ok()?;
+    let header = cotnpot_engine::gguf::GgufHeader::parse_prefix(&prefix, len).ok()?;
+    Some(cotnpot_engine::fit::estimate(&header, rows, prompt, new_tokens).ok()?.total() as f64 / 1e6)
+}
+
 /// CPU seconds the calling thread has used (Linux: the first field of its `schedstat`, in ns).
 fn thread_cpu_s() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
@@ -88,10 +101,12 @@ pub fn run(args: Args) -> Result<()> {
         (Some(_), true) => "merged",
     };
     let weights_mib = lm.model.device_bytes() as f64 / (1 << 20) as f64;
+    // What a GPU needs for the batch-8 run (weights, KV cache, activations), from the header alone.
+    let estimate = estimated_gpu_mb(&args.model, 8, cotnpot_engine::bench::PREFILL_TOKENS, args.steps).map_or("n/a".to_string(), |mb| format!("{mb:.1} MB"));
     if args.json {
         // Other tools read exactly the issue's fields on stdout; the rest is a diagnostic.
         println!("{}", serde_json::to_string(&report)?);
-        eprintln!("adapter: {adapter}; weights on device: {weights_mib:.1} MiB");
+        eprintln!("adapter: {adapter}; weights on device: {weights_mib:.1} MiB; GPU memory estimate: {estimate}");
     } else {
         println!("model               {}", report.model);
         println!("backend             {}", report.backend);
@@ -105,6 +120,7 @@ pub fn run(args: Args) -> Result<()> {
         println!("host, batch 1       {} a token (this thread's CPU: issue, sampling)", shown(report.host_ms_per_token_batch1, " ms"));
         println!("host, batch 8       {} a step, sampled", shown(report.host_ms_per_step_batch8, " ms"));
         println!("peak memory         {:.0} MiB", report.peak_mem_mb);
+        println!("GPU memory estimate {estimate} (from the header: weights, KV cache and activations of the batch-8 run)");
         println!("adapter             {adapter}");
         println!("weights on device   {weights_mib:.1} MiB");
     }

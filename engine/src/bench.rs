@@ -125,6 +125,9 @@ impl LaunchCount {
     }
 }
 
+/// The prompt the prefill measurement runs.
+pub const PREFILL_TOKENS: usize = 512;
+
 /// Prefill of 512 tokens, decode steps at batch 1 and 8, and scoring 8 continuations of 256
 /// tokens; with `decode_only`, the decode steps alone. `now` returns seconds from any fixed
 /// origin; `thread_cpu`, where the platform has it, the CPU seconds the calling thread has used.
@@ -144,11 +147,11 @@ pub async fn measure(model: &Transformer, decode_steps: usize, decode_only: bool
         return Ok(speeds);
     }
     let vocab = model.config.vocab;
-    let prompt = token_ids(512, vocab, 2);
+    let prompt = token_ids(PREFILL_TOKENS, vocab, 2);
     let start = now();
     let mut cache = model.new_cache();
     to_vec(model.last_logits(&prompt, 1, &mut cache)).await?;
-    speeds.prefill_tok_s = Some(512.0 / (now() - start));
+    speeds.prefill_tok_s = Some(PREFILL_TOKENS as f64 / (now() - start));
 
     let question = token_ids(64, vocab, 3);
     let continuations: Vec<Vec<u32>> = (0..8).map(|i| token_ids(256, vocab, 10 + i)).collect();

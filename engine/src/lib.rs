@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod bench;
 mod error;
+pub mod fit;
 pub mod generate;
 pub mod gguf;
 mod language_model;

@@ -2,6 +2,7 @@
 
 mod common;
 mod dequant;
+mod fit;
 mod device_sampling;
 mod generation;
 mod gguf_files;
