@@ -52,6 +52,9 @@ pub enum ToEngine {
     Load { role: Role, source: ModelSource },
     /// `run` tags every message of this run, so the page can drop those of a run it stopped.
     Solve { run: u64, problem: Problem, settings: Settings },
+    /// What the model at `url` would need on the GPU for `rows` sequences of `new_tokens` each,
+    /// from its header alone (fetched with a range request), before any download.
+    Inspect { role: Role, url: String, rows: usize, new_tokens: usize },
     /// Raw greedy or sampled generation with the reasoner (the page's model check).
     Generate { prompt: String, max_tokens: usize },
     /// Runs a program in the pipeline's own Python worker, under the same limits.
@@ -67,6 +70,19 @@ pub struct AdapterInfo {
     pub shader_f16: bool,
     pub max_buffer_size: f64,
     pub max_storage_buffer_binding_size: f64,
+}
+
+/// The device memory a model would take (`cotnpot_engine::fit`), in bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitEstimate {
+    pub url: String,
+    pub architecture: String,
+    pub rows: usize,
+    pub new_tokens: usize,
+    pub weights: f64,
+    pub kv_cache: f64,
+    pub activations: f64,
+    pub largest_buffer: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +113,8 @@ pub enum FromEngine {
     Ready { adapter: AdapterInfo },
     Progress { role: Role, url: String, loaded: f64, total: Option<f64>, from_cache: bool },
     Loaded { role: Role, name: String, bytes: f64, seconds: f64, weights_mb: f64, architecture: String },
+    /// What a model would need, or why that could not be told.
+    Fit { role: Role, estimate: Result<FitEstimate, String> },
     /// A role that rode on another role's weights (the same model, or an adapter on it) was
     /// dropped because that model was replaced; it now falls back to the reasoner.
     Unloaded { role: Role },

@@ -81,6 +81,24 @@ test("the page finds WebGPU and loads the test model with download progress", { 
   await shot("1-loaded");
 });
 
+test("the page tells what a model needs on the GPU before downloading it", { timeout: 2 * MINUTE }, async () => {
+  const gemma = "/test-models/gemma-3-270m-q4_k_m.gguf";
+  await byTest("role-coder").locator("select").selectOption("url");
+  await byTest("url-coder").fill(gemma);
+  await byTest("url-coder").press("Tab");
+  const fit = byTest("fit-coder");
+  await fit.filter({ hasText: "needs about" }).waitFor({ timeout: MINUTE });
+  // Gemma 3 270M's weights as the engine stores them on a GPU (engine/tests/all/fit.rs checks
+  // the byte count against the loaded model): 326 429 184 bytes.
+  assert.match(await fit.innerText(), /^gemma3: needs about .* weights 326\.4 MB, KV cache/);
+  assert.ok(served.log.includes(`${gemma} (bytes=0-16777215)`), "the header came by a range request");
+  assert.ok(!served.log.includes(gemma), "the model itself was not downloaded");
+  await byTest("url-coder").fill("/index.html");
+  await byTest("url-coder").press("Tab");
+  await fit.filter({ hasText: "not a GGUF file" }).waitFor({ timeout: MINUTE });
+  await byTest("role-coder").locator("select").selectOption("same");
+});
+
 test("greedy tokens in the page equal llama.cpp's on the same weights", { timeout: 10 * MINUTE }, async () => {
   const { text, ids: promptIds } = llamaCpp.prompts[0];
   assert.deepEqual(llamaCppF32.prompts[0].ids, promptIds);

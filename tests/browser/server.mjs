@@ -2,7 +2,8 @@
 // headers, standing in for the Hub: /test-models/<file> serves the test models from
 // .cache/models, /test-models/truncated.gguf the first 1 MiB of SmolLM2, /adapters/ the committed
 // trained verifier adapters and /test-models/truncated.safetensors the first 4 KiB of one. It logs every request
-// so tests can tell whether the weights were fetched over the network.
+// so tests can tell whether the weights were fetched over the network; a range request (the page
+// reads a model's header that way) is logged with its range, and answered 206 as the Hub does.
 import { createReadStream, statSync, openSync, readSync, closeSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,7 +29,8 @@ export function startServer({ dist, models, port = 0 }) {
   const log = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    log.push(path);
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
+    log.push(range ? `${path} (${req.headers.range})` : path);
     res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
     res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
     res.setHeader("Cache-Control", "no-store");
@@ -57,7 +59,14 @@ export function startServer({ dist, models, port = 0 }) {
       res.writeHead(404);
       return res.end("not found");
     }
-    res.writeHead(200, { "Content-Type": TYPES[extname(file)] || "application/octet-stream", "Content-Length": size });
+    const type = TYPES[extname(file)] || "application/octet-stream";
+    if (range) {
+      const start = Number(range[1]);
+      const end = Math.min(range[2] ? Number(range[2]) : size - 1, size - 1);
+      res.writeHead(206, { "Content-Type": type, "Content-Length": end - start + 1, "Content-Range": `bytes ${start}-${end}/${size}` });
+      return createReadStream(file, { start, end }).pipe(res);
+    }
+    res.writeHead(200, { "Content-Type": type, "Content-Length": size });
     createReadStream(file).pipe(res);
   });
   return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok({ server, log, url: `http://127.0.0.1:${server.address().port}` })));

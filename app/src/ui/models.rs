@@ -203,7 +203,16 @@ fn RoleRow(role: Role) -> impl IntoView {
     view! {
         <div class="role" data-testid=row_id>
             <label class="role-name">{role.label()}</label>
-            <select on:change=move |ev| choice.set(event_target_value(&ev)) prop:value=move || choice.get()>
+            <select
+                on:change=move |ev| {
+                    let picked = event_target_value(&ev);
+                    if let Some(p) = picked.parse::<usize>().ok().and_then(|i| presets(role).get(i)) {
+                        state.inspect(role, hub_url(p));
+                    }
+                    choice.set(picked);
+                }
+                prop:value=move || choice.get()
+            >
                 {same_label.map(|l| view! { <option value="same">{l}</option> })}
                 {options}
                 <option value="url">"A URL (e.g. public/models/your.gguf)"</option>
@@ -217,7 +226,13 @@ fn RoleRow(role: Role) -> impl IntoView {
             </Show>
             <Show when=move || choice.get() == "url">
                 <input type="url" class="url" placeholder="https://…/model.gguf" data-testid=url_id.clone()
-                    prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))/>
+                    prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev))
+                    on:change=move |ev| {
+                        let picked = event_target_value(&ev).trim().to_string();
+                        if !picked.is_empty() {
+                            state.inspect(role, picked);
+                        }
+                    }/>
                 <input type="url" class="url" placeholder="tokenizer.json URL (optional)"
                     prop:value=move || tokenizer.get() on:input=move |ev| tokenizer.set(event_target_value(&ev))/>
             </Show>
@@ -229,7 +244,47 @@ fn RoleRow(role: Role) -> impl IntoView {
             </button>
             <DownloadBar role=role/>
             <span class="status" data-testid=status_id>{status}</span>
+            <FitLine role=role/>
         </div>
+    }
+}
+
+/// What the picked model would need on the GPU, and whether this adapter can hold its largest
+/// buffer, before the download.
+#[component]
+fn FitLine(role: Role) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let key = format!("fit-{}", format!("{role:?}").to_lowercase());
+    move || {
+        let fit = state.fits.with(|f| f.get(&role).cloned())?;
+        let text = match fit {
+            Err(reason) => format!("Could not tell what it needs: {reason}"),
+            Ok(e) => {
+                let total = e.weights + e.kv_cache + e.activations;
+                let mut text = format!(
+                    "{}: needs about {} on the GPU for N = {} (+ greedy) × {} tokens: weights {}, KV cache {}, activations {}.",
+                    e.architecture,
+                    megabytes(total),
+                    e.rows - 1,
+                    e.new_tokens,
+                    megabytes(e.weights),
+                    megabytes(e.kv_cache),
+                    megabytes(e.activations)
+                );
+                if let Some(a) = state.adapter.get() {
+                    let limit = a.max_buffer_size.min(a.max_storage_buffer_binding_size);
+                    if e.largest_buffer > limit {
+                        text.push_str(&format!(
+                            " Will not fit: one buffer of {} is over this adapter's limit of {}; choose a smaller N or fewer tokens.",
+                            megabytes(e.largest_buffer),
+                            megabytes(limit)
+                        ));
+                    }
+                }
+                text
+            }
+        };
+        Some(view! { <p class="fit" data-testid=key.clone()>{text}</p> })
     }
 }
 

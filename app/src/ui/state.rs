@@ -9,7 +9,7 @@ use cotnpot_pipeline::{Event, Settings, Stage};
 use leptos::prelude::*;
 
 use super::engine;
-use crate::protocol::{AdapterInfo, CacheEntry, ErrorKind, FromEngine, ModelSource, Role, ToEngine};
+use crate::protocol::{AdapterInfo, CacheEntry, ErrorKind, FitEstimate, FromEngine, ModelSource, Role, ToEngine};
 
 pub fn now() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now() / 1000.0).unwrap_or(0.0)
@@ -114,6 +114,8 @@ pub struct AppState {
     pub python: RwSignal<Option<(PotOutcome, f64)>>,
     pub running_python: RwSignal<bool>,
     pub settings: RwSignal<Settings>,
+    /// Per role, what the model picked would need on the GPU (or why that is unknown).
+    pub fits: RwSignal<BTreeMap<Role, Result<FitEstimate, String>>>,
 }
 
 impl AppState {
@@ -134,6 +136,7 @@ impl AppState {
             python: RwSignal::new(None),
             running_python: RwSignal::new(false),
             settings: RwSignal::new(settings),
+            fits: RwSignal::new(BTreeMap::new()),
         }
     }
 
@@ -162,6 +165,17 @@ impl AppState {
             d.remove(&role);
         });
         engine::send_with_bytes(&ToEngine::Load { role, source }, bytes);
+    }
+
+    /// Asks what the model at `url` would need for the current settings (N samples plus the
+    /// greedy row, the longest of the solution and program budgets).
+    pub fn inspect(&self, role: Role, url: String) {
+        let settings = self.settings.get_untracked();
+        self.fits.update(|f| {
+            f.remove(&role);
+        });
+        let new_tokens = settings.max_solution_tokens.max(settings.max_program_tokens);
+        engine::send(&ToEngine::Inspect { role, url, rows: settings.n + 1, new_tokens });
     }
 
     pub fn solve(&self, problem: Problem) {
@@ -223,6 +237,9 @@ impl AppState {
                 self.loading.set(None);
                 engine::send(&ToEngine::ListCache);
             }
+            FromEngine::Fit { role, estimate } => self.fits.update(|f| {
+                f.insert(role, estimate);
+            }),
             FromEngine::Unloaded { role } => self.loaded.update(|l| {
                 l.remove(&role);
             }),

@@ -91,6 +91,52 @@ async fn read_body(url: &str, response: Response, from_cache: bool, on_progress:
     Ok(bytes)
 }
 
+/// The first `limit` bytes at `url` and the whole file's length, without downloading the rest:
+/// a range request, and where a server ignores ranges, its body read only that far. A copy in
+/// the model cache is read instead when there is one.
+pub async fn fetch_prefix(url: &str, limit: usize) -> Result<(Vec<u8>, u64), FetchError> {
+    let network = |e: JsValue| FetchError::Network { url: url.to_string(), message: js_message(&e) };
+    let cached = match open_cache().await {
+        Some(cache) => JsFuture::from(cache.match_with_str(url)).await.ok().and_then(|hit| hit.dyn_into::<Response>().ok()),
+        None => None,
+    };
+    let response = match cached {
+        Some(response) => response,
+        None => {
+            let init = web_sys::RequestInit::new();
+            let headers = web_sys::Headers::new().map_err(network)?;
+            headers.set("Range", &format!("bytes=0-{}", limit - 1)).map_err(network)?;
+            init.set_headers(&headers);
+            let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(network)?;
+            JsFuture::from(scope().fetch_with_request(&request)).await.map_err(network)?.unchecked_into()
+        }
+    };
+    if !response.ok() {
+        return Err(FetchError::Status { url: url.to_string(), status: response.status() });
+    }
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    // "bytes 0-N/TOTAL" on a partial answer; the body's own length on a whole one.
+    let total = match response.status() {
+        206 => header("content-range").and_then(|r| r.rsplit('/').next().and_then(|t| t.parse::<u64>().ok())),
+        _ => header("content-length").and_then(|l| l.parse::<u64>().ok()),
+    };
+    let body = response.body().ok_or_else(|| FetchError::Network { url: url.to_string(), message: "empty response".into() })?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::new();
+    while bytes.len() < limit {
+        let step = JsFuture::from(reader.read()).await.map_err(network)?;
+        if Reflect::get(&step, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true) {
+            break;
+        }
+        let chunk: Uint8Array = Reflect::get(&step, &"value".into()).map_err(network)?.unchecked_into();
+        bytes.extend(chunk.to_vec());
+    }
+    let _ = reader.cancel();
+    bytes.truncate(limit);
+    let total = total.ok_or_else(|| FetchError::Network { url: url.to_string(), message: "the server gave no file length".into() })?;
+    Ok((bytes, total))
+}
+
 /// What the model cache holds: each URL and its size.
 pub async fn list() -> Vec<CacheEntry> {
     let Some(cache) = open_cache().await else { return Vec::new() };

@@ -19,7 +19,7 @@ use js_sys::{ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::protocol::{ErrorKind, FromEngine, ModelSource, Role, ToEngine};
+use crate::protocol::{ErrorKind, FitEstimate, FromEngine, ModelSource, Role, ToEngine};
 use cotnpot_engine::lora::Adapter;
 use fetch::fetch_bytes;
 use sha2::{Digest, Sha256};
@@ -141,6 +141,10 @@ impl Engine {
             ToEngine::Load { role, source } => self.load(role, source, bytes).await,
             ToEngine::Solve { run, problem, settings } => self.solve(run, problem, settings).await,
             ToEngine::Generate { prompt, max_tokens } => self.generate(prompt, max_tokens).await,
+            // Beside the queue: a slow or hanging header request must not hold up a load.
+            ToEngine::Inspect { role, url, rows, new_tokens } => wasm_bindgen_futures::spawn_local(async move {
+                send(&FromEngine::Fit { role, estimate: inspect(&url, rows, new_tokens).await });
+            }),
             ToEngine::RunPython { code } => {
                 let started = now();
                 let outcome = self.runner.run(&code).await;
@@ -363,6 +367,40 @@ impl Engine {
             Err(e) => fail(ErrorKind::Run, None, e),
         }
     }
+}
+
+/// How much of a file's start is read to find its header: the first read holds the vocabulary of
+/// the small models people pick (Gemma's 262k pieces take ~6 MB); a larger header is read again.
+const HEADER_READS: [usize; 2] = [16 << 20, 64 << 20];
+
+/// The prompt a fit estimate assumes: a word problem inside its chat template.
+const FIT_PROMPT_TOKENS: usize = 256;
+
+/// What the model at `url` would need on the GPU, from its header alone.
+async fn inspect(url: &str, rows: usize, new_tokens: usize) -> Result<FitEstimate, String> {
+    let mut short = String::new();
+    for limit in HEADER_READS {
+        let (prefix, total) = fetch::fetch_prefix(url, limit).await.map_err(|e| e.to_string())?;
+        match cotnpot_engine::gguf::GgufHeader::parse_prefix(&prefix, total) {
+            Ok(header) => {
+                let e = cotnpot_engine::fit::estimate(&header, rows, FIT_PROMPT_TOKENS, new_tokens).map_err(|e| format!("{url}: {e}"))?;
+                let architecture = header.get("general.architecture").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+                return Ok(FitEstimate {
+                    url: url.to_string(),
+                    architecture,
+                    rows,
+                    new_tokens,
+                    weights: e.weights as f64,
+                    kv_cache: e.kv_cache as f64,
+                    activations: e.activations as f64,
+                    largest_buffer: e.largest_buffer as f64,
+                });
+            }
+            Err(e) if (prefix.len() as u64) < total => short = e.to_string(),
+            Err(e) => return Err(format!("{url} is not a GGUF file this engine reads: {e}")),
+        }
+    }
+    Err(format!("{url}: its header is longer than {} MB ({short})", HEADER_READS[1] >> 20))
 }
 
 /// A downloaded file the engine refused leaves the cache, so a retry fetches it again.
