@@ -83,6 +83,13 @@ impl ModelConfig {
         self.sliding_window.as_ref().filter(|w| w.layers.get(layer) == Some(&true)).map(|w| w.size)
     }
 
+    /// What q is multiplied by so that attention's 1/√head_dim gives the model's own scale;
+    /// `None` where that scale is 1/√head_dim.
+    pub fn query_rescale(&self) -> Option<f64> {
+        let rescale = self.attention_scale * (self.head_dim as f64).sqrt();
+        ((rescale - 1.0).abs() > 1e-12).then_some(rescale)
+    }
+
     /// The RoPE base `layer` rotates with, and the scale of its positions.
     fn rope_of(&self, layer: usize) -> (f64, f64) {
         match &self.sliding_window {

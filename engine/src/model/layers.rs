@@ -312,8 +312,10 @@ impl Attention {
         let k = rope.apply(per_head(k, &self.k_norm), config.rope_style);
         // Every attention below scales scores by 1/√head_dim; a model with another scale gets it
         // through q.
-        let rescale = config.attention_scale * (hd as f64).sqrt();
-        let q = if (rescale - 1.0).abs() > 1e-12 { q * rescale } else { q };
+        let q = match config.query_rescale() {
+            Some(rescale) => q * rescale,
+            None => q,
+        };
 
         // In place everywhere but under autodiff, whose graph needs each step's tensors intact
         // (burn's CPU backend, too, writes a uniquely held buffer without copying it).

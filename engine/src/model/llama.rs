@@ -82,19 +82,16 @@ impl Transformer {
         if let Some(scale) = self.config.embedding_scale {
             x = x * scale;
         }
-        // Sliding-window layers have their own mask and RoPE base; each table is built once.
+        // Sliding-window layers have their own mask and RoPE base; each table is built once,
+        // indexed by whether the layer slides.
         let mask = cache.mask(s, None, &self.device);
         let window_mask = self.config.sliding_window.as_ref().map(|w| cache.mask(s, Some(w.size), &self.device));
-        let mut ropes: Vec<(Vec<f64>, Rope)> = Vec::new();
+        let mut ropes: [Option<Rope>; 2] = [None, None];
         for (i, block) in self.blocks.iter().enumerate() {
-            let frequencies = self.config.rope_frequencies(i);
-            if !ropes.iter().any(|(f, _)| *f == frequencies) {
-                let rope = Rope::new(&frequencies, past, s, &self.device);
-                ropes.push((frequencies.clone(), rope));
-            }
-            let rope = &ropes.iter().find(|(f, _)| *f == frequencies).expect("built above").1;
-            let mask = match (self.config.window(i), &window_mask) {
-                (Some(_), Some(window_mask)) => window_mask,
+            let slides = self.config.window(i).is_some();
+            let rope = ropes[slides as usize].get_or_insert_with(|| Rope::new(&self.config.rope_frequencies(i), past, s, &self.device));
+            let mask = match (slides, &window_mask) {
+                (true, Some(window_mask)) => window_mask,
                 _ => &mask,
             };
             let h = block.attn.forward(block.attn_norm.forward(x.clone()), &self.config, rope, mask, cache, i);
@@ -115,7 +112,7 @@ impl Transformer {
             && c.sliding_window.is_none()
             && c.final_logit_softcap.is_none()
             && c.rope_scale == 1.0
-            && (c.attention_scale * (c.head_dim as f64).sqrt() - 1.0).abs() < 1e-12
+            && c.query_rescale().is_none()
     }
 
     fn head(&self) -> &Weight {
