@@ -9,7 +9,7 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
 
 use super::sentencepiece::SentencePiece;
-use super::{Tokenizer, TokenizerError, Vocabulary};
+use super::{TYPE_CONTROL, TYPE_USER_DEFINED, Tokenizer, TokenizerError, Vocabulary};
 use crate::gguf::{GgufHeader, Value};
 
 const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
@@ -27,9 +27,6 @@ fn pre_regexes(pre: &str) -> Option<Vec<&'static str>> {
     })
 }
 
-// ggml token types.
-const TYPE_CONTROL: i64 = 3;
-const TYPE_USER_DEFINED: i64 = 4;
 
 fn strings<'a>(header: &'a GgufHeader, key: &str) -> Result<Vec<&'a str>, TokenizerError> {
     let items = header

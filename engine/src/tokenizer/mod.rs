@@ -11,6 +11,12 @@ use thiserror::Error;
 
 use crate::gguf::{GgufError, GgufHeader};
 
+// ggml token types (`tokenizer.ggml.token_type`).
+const TYPE_UNKNOWN: i64 = 2;
+const TYPE_CONTROL: i64 = 3;
+const TYPE_USER_DEFINED: i64 = 4;
+const TYPE_BYTE: i64 = 6;
+
 #[derive(Debug, Error)]
 pub enum TokenizerError {
     #[error("GGUF tokenizer metadata: {0}")]

@@ -6,14 +6,9 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::TokenizerError;
+use super::{TYPE_BYTE, TYPE_CONTROL, TYPE_UNKNOWN, TYPE_USER_DEFINED, TokenizerError};
 use crate::gguf::{GgufHeader, Value};
 
-// ggml token types.
-const TYPE_UNKNOWN: i64 = 2;
-const TYPE_CONTROL: i64 = 3;
-const TYPE_USER_DEFINED: i64 = 4;
-const TYPE_BYTE: i64 = 6;
 
 const SPACE: &str = "\u{2581}";
 
