@@ -55,6 +55,10 @@ pub struct Args {
     max_tokens: usize,
     #[arg(long, default_value_t = 384)]
     max_program_tokens: usize,
+    /// The reasoner's system prompt for maths problems, where its model card asks for its own
+    /// (Qwen2.5-Math: "Please reason step by step, and put your final answer within \boxed{}.").
+    #[arg(long)]
+    maths_system: Option<String>,
     /// Seconds each Python program may run.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -135,6 +139,7 @@ pub fn run(args: Args) -> Result<()> {
             top_p: args.top_p,
             max_solution_tokens: args.max_tokens,
             max_program_tokens: args.max_program_tokens,
+            maths_system: args.maths_system.clone(),
             // Per problem, so a resumed run samples what an uninterrupted one would.
             seed: args.seed.wrapping_add(problem.index as u64),
             ..Settings::default()
@@ -144,6 +149,7 @@ pub fn run(args: Args) -> Result<()> {
             temperature: settings.temperature,
             top_p: settings.top_p,
             seed: settings.seed,
+            maths_system: settings.maths_system.clone(),
         };
         let pipeline = Pipeline { models, runner: &runner, settings, now: &now };
         let run = async {

@@ -197,7 +197,7 @@ mod tests {
             tokens: 0,
             seconds: 0.0,
             timings: Timings::default(),
-            provenance: Some(Provenance { reasoner: reasoner.into(), temperature: 0.7, top_p: 0.95, seed: index as u64 }),
+            provenance: Some(Provenance { reasoner: reasoner.into(), temperature: 0.7, top_p: 0.95, seed: index as u64, maths_system: None }),
         }
     }
 

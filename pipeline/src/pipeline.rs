@@ -27,11 +27,26 @@ pub struct Settings {
     pub seed: u64,
     /// SimPO's β: scales the reported reward; it does not change any ranking.
     pub beta: f64,
+    /// The reasoner's system prompt for maths problems where its model asks for its own (e.g.
+    /// Qwen2.5-Math's); `None`: `prompts::COT_SYSTEM`.
+    #[serde(default)]
+    pub maths_system: Option<String>,
+}
+
+impl Settings {
+    /// The system prompt the reasoner solves `problem` under: the model's own for maths where it
+    /// has one, the standard one otherwise (code problems always).
+    pub fn reasoner_system(&self, problem: &Problem) -> &str {
+        match &self.maths_system {
+            Some(system) if !problem.task.is_code() => system,
+            _ => prompts::solve_system(problem),
+        }
+    }
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { n: 8, temperature: 0.7, top_p: 0.95, max_solution_tokens: 512, max_program_tokens: 384, seed: 0, beta: 2.0 }
+        Self { n: 8, temperature: 0.7, top_p: 0.95, max_solution_tokens: 512, max_program_tokens: 384, seed: 0, beta: 2.0, maths_system: None }
     }
 }
 
@@ -88,12 +103,16 @@ pub struct Pipeline<'a, R: PythonRunner> {
 }
 
 impl<R: PythonRunner> Pipeline<'_, R> {
+    fn reasoner_system(&self, problem: &Problem) -> &str {
+        self.settings.reasoner_system(problem)
+    }
+
     pub async fn run(&self, problem: &Problem, on_event: &mut dyn FnMut(Event), cancelled: &dyn Fn() -> bool) -> Result<Record, PipelineError> {
         let start = (self.now)();
         let mut timings = Timings::default();
         let s = &self.settings;
         let reasoner = self.models.reasoner;
-        let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
+        let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(self.reasoner_system(problem)), &prompts::solve(problem))?)?;
 
         // The greedy baseline is one more row of the sampling batch: one prefill, one decoding loop.
         on_event(Event::Stage { stage: Stage::Sample });
@@ -233,7 +252,7 @@ impl<R: PythonRunner> Pipeline<'_, R> {
         let start = (self.now)();
         let s = &self.settings;
         let reasoner = self.models.reasoner;
-        let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
+        let prompt = reasoner.tokenizer.encode(&reasoner.chat_prompt(Some(self.reasoner_system(problem)), &prompts::solve(problem))?)?;
         let sampling = SamplingParams { temperature: s.temperature, top_p: s.top_p, top_k: 0, min_p: 0.0, seed: s.seed, ..SamplingParams::default() };
         let options = GenerateOptions { max_tokens: s.max_solution_tokens, sampling, stop_strings: vec![], ignore_eos: false, log_probs: false };
         let solutions = generate(&reasoner.model, &reasoner.tokenizer, &prompt, s.n, &options, &mut |_| {}, cancelled).await?;
@@ -369,7 +388,10 @@ impl<R: PythonRunner> Pipeline<'_, R> {
             return Ok(scores);
         }
         let verifier = self.models.verifier;
-        let prompt = verifier.tokenizer.encode(&verifier.chat_prompt(Some(prompts::solve_system(problem)), &prompts::solve(problem))?)?;
+        // A separate verifier (or an adapter) was trained under the standard prompt; the reasoner
+        // scores its solutions under the prompt it wrote them with.
+        let system = if self.verifier_is_reasoner() { self.reasoner_system(problem) } else { prompts::solve_system(problem) };
+        let prompt = verifier.tokenizer.encode(&verifier.chat_prompt(Some(system), &prompts::solve(problem))?)?;
         let continuations: Vec<Vec<u32>> = solutions.iter().map(|g| verifier.tokenizer.encode_plain(&g.text)).collect::<Result<_, _>>()?;
         let log_probs = score(&verifier.model, &prompt, &continuations).await?;
         Ok(log_probs.iter().map(|lp| (!lp.is_empty()).then(|| lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len() as f64)).collect())

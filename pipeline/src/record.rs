@@ -71,4 +71,7 @@ pub struct Provenance {
     pub top_p: f32,
     /// The sampling seed of this problem.
     pub seed: u64,
+    /// The reasoner's own maths system prompt, where one replaced the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maths_system: Option<String>,
 }

@@ -10,13 +10,15 @@ use super::megabytes;
 use super::state::{AppState, now};
 use crate::protocol::{ModelSource, Role, ToEngine};
 
-/// A Hub file the page offers, with the sha256 the download must have, and what its authors
-/// report it scoring (instruct model, chain of thought, zero-shot unless said).
+/// A Hub file the page offers, with the sha256 the download must have, what its authors report
+/// it scoring (instruct model, chain of thought, zero-shot unless said), and the maths system
+/// prompt its model card asks for, where it asks for one.
 struct Preset {
     label: &'static str,
     repo: &'static str,
     file: &'static str,
     sha256: &'static str,
+    maths_system: Option<&'static str>,
 }
 
 // Reasoners, best published maths first. Scores: the Qwen2.5-Math report (Table 2), the Qwen3
@@ -29,48 +31,57 @@ const REASONERS: &[Preset] = &[
         repo: "bartowski/Qwen2.5-Math-1.5B-Instruct-GGUF",
         file: "Qwen2.5-Math-1.5B-Instruct-Q4_K_M.gguf",
         sha256: "9614a50f03c897028920ca0dc4365da570bf587f9ee7768261216fe370b37e8e",
+        // The Qwen2.5-Math model card's chain-of-thought prompt.
+        maths_system: Some("Please reason step by step, and put your final answer within \\boxed{}."),
     },
     Preset {
         label: "Qwen3-1.7B, non-thinking (Q4_K_M, 1.28 GB; MATH-500 73.0)",
         repo: "ggml-org/Qwen3-1.7B-GGUF",
         file: "Qwen3-1.7B-Q4_K_M.gguf",
         sha256: "d2387ca2dbfee2ffabce7120d3770dadca0b293052bc2f0e138fdc940d9bc7b5",
+        maths_system: None,
     },
     Preset {
         label: "Qwen2.5-1.5B-Instruct (Q4_K_M, 1.1 GB; GSM8K 73.2, MATH 55.2)",
         repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
         file: "qwen2.5-1.5b-instruct-q4_k_m.gguf",
         sha256: "6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e",
+        maths_system: None,
     },
     Preset {
         label: "Gemma 3 1B-it (Q4_K_M, 0.81 GB; GSM8K 62.8, MATH 48.0)",
         repo: "ggml-org/gemma-3-1b-it-GGUF",
         file: "gemma-3-1b-it-Q4_K_M.gguf",
         sha256: "8ccc5cd1f1b3602548715ae25a66ed73fd5dc68a210412eea643eb20eb75a135",
+        maths_system: None,
     },
     Preset {
         label: "Qwen3-0.6B, non-thinking (Q4_K_M, 0.40 GB; MATH-500 55.2)",
         repo: "unsloth/Qwen3-0.6B-GGUF",
         file: "Qwen3-0.6B-Q4_K_M.gguf",
         sha256: "ac2d97712095a558e31573f62f466a3f9d93990898b0ec79d7c974c1780d524a",
+        maths_system: None,
     },
     Preset {
         label: "Qwen2.5-0.5B-Instruct (Q4_K_M, 0.49 GB; GSM8K 49.6, MATH 34.4)",
         repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
         file: "qwen2.5-0.5b-instruct-q4_k_m.gguf",
         sha256: "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
+        maths_system: None,
     },
     Preset {
         label: "Llama 3.2 1B Instruct (Q4_K_M, 0.81 GB; GSM8K 44.4, MATH 30.6)",
         repo: "bartowski/Llama-3.2-1B-Instruct-GGUF",
         file: "Llama-3.2-1B-Instruct-Q4_K_M.gguf",
         sha256: "6f85a640a97cf2bf5b8e764087b1e83da0fdb51d7c9fab7d0fece9385611df83",
+        maths_system: None,
     },
     Preset {
         label: "Gemma 3 270M-it (Q4_K_M, 0.25 GB; no published maths score)",
         repo: "unsloth/gemma-3-270m-it-GGUF",
         file: "gemma-3-270m-it-Q4_K_M.gguf",
         sha256: "b1baabd6b729e4041822220d3e648e00d99cac5df86b10dffb77bcccf0688e39",
+        maths_system: None,
     },
 ];
 const CODERS: &[Preset] = &[
@@ -79,12 +90,14 @@ const CODERS: &[Preset] = &[
         repo: "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
         file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        maths_system: None,
     },
     Preset {
         label: "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 1.1 GB)",
         repo: "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        maths_system: None,
     },
 ];
 
@@ -138,6 +151,10 @@ fn RoleRow(role: Role) -> impl IntoView {
 
     let load = move |_| {
         let choice = choice.get_untracked();
+        // A reasoner gets the standard prompts unless its preset names its own (below).
+        if role == Role::Reasoner {
+            state.settings.update(|s| s.maths_system = None);
+        }
         let source = match choice.as_str() {
             "same" => ModelSource::SameAs { role: Role::Reasoner },
             "url" => {
@@ -175,7 +192,12 @@ fn RoleRow(role: Role) -> impl IntoView {
                 return;
             }
             index => match index.parse::<usize>().ok().and_then(|i| presets(role).get(i)) {
-                Some(p) => ModelSource::Url { gguf: hub_url(p), tokenizer: None, sha256: Some(p.sha256.to_string()) },
+                Some(p) => {
+                    if role == Role::Reasoner {
+                        state.settings.update(|s| s.maths_system = p.maths_system.map(str::to_string));
+                    }
+                    ModelSource::Url { gguf: hub_url(p), tokenizer: None, sha256: Some(p.sha256.to_string()) }
+                }
                 None => return,
             },
         };

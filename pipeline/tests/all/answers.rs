@@ -125,3 +125,18 @@ fn data_rows_parse_into_problems() {
     assert!(Problem::from_row(Task::Gsm8k, 3, "{\"question\": 1}").is_err());
     assert!(Problem::from_row(Task::Gsm8k, 3, "not json").is_err());
 }
+
+/// A reasoner whose model asks for its own maths prompt (Qwen2.5-Math's) gets it on maths
+/// problems only; code problems and models without one keep the standard prompts.
+#[test]
+fn a_models_own_maths_prompt_replaces_the_standard_one_for_maths_only() {
+    use cotnpot_pipeline::Settings;
+    use cotnpot_pipeline::prompts::{CODE_SYSTEM, COT_SYSTEM};
+    let maths = Problem::from_row(Task::Math, 0, r#"{"problem": "What is $2+3$?", "answer": "5"}"#).unwrap();
+    let code = Problem::from_row(Task::Mbpp, 0, r#"{"text": "Add two numbers.", "test_list": ["assert add(2, 3) == 5"]}"#).unwrap();
+    let own = "Please reason step by step, and put your final answer within \\boxed{}.";
+    let with_own = Settings { maths_system: Some(own.into()), ..Settings::default() };
+    assert_eq!(with_own.reasoner_system(&maths), own);
+    assert_eq!(with_own.reasoner_system(&code), CODE_SYSTEM);
+    assert_eq!(Settings::default().reasoner_system(&maths), COT_SYSTEM);
+}
