@@ -110,7 +110,7 @@ impl Tokenizer {
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
         match &self.inner {
             Vocabulary::Bpe(t) => Ok(t.encode_fast(text, false)?.get_ids().to_vec()),
-            Vocabulary::SentencePiece(t) => Ok(t.encode(text)),
+            Vocabulary::SentencePiece(t) => t.encode(text),
         }
     }
 

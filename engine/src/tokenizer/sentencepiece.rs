@@ -9,7 +9,6 @@ use std::collections::{BinaryHeap, HashMap};
 use super::{TYPE_BYTE, TYPE_CONTROL, TYPE_UNKNOWN, TYPE_USER_DEFINED, TokenizerError};
 use crate::gguf::{GgufHeader, Value};
 
-
 const SPACE: &str = "\u{2581}";
 
 #[derive(Debug, Clone)]
@@ -60,7 +59,7 @@ impl SentencePiece {
         self.ids.get(piece).copied()
     }
 
-    pub(super) fn encode(&self, text: &str) -> Vec<u32> {
+    pub(super) fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
         let mut out = Vec::new();
         let mut after_special = true;
         for fragment in self.partition(text) {
@@ -71,12 +70,12 @@ impl SentencePiece {
                 }
                 Fragment::Text(text) => {
                     let prefix = if self.add_space_prefix && after_special { SPACE } else { "" };
-                    self.merge(&format!("{prefix}{}", text.replace(' ', SPACE)), &mut out);
+                    self.merge(&format!("{prefix}{}", text.replace(' ', SPACE)), &mut out)?;
                     after_special = false;
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// The text cut at every occurrence of each special token, longest tokens first.
@@ -110,7 +109,7 @@ impl SentencePiece {
     }
 
     /// One stretch of text (spaces already `▁`): characters merged pair by pair.
-    fn merge(&self, text: &str, out: &mut Vec<u32>) {
+    fn merge(&self, text: &str, out: &mut Vec<u32>) -> Result<(), TokenizerError> {
         // Each symbol is a byte range of `text`; merged-away symbols have length 0.
         let mut symbols: Vec<Symbol> = Vec::new();
         for (start, c) in text.char_indices() {
@@ -150,10 +149,16 @@ impl SentencePiece {
             match self.ids.get(piece) {
                 Some(&id) => out.push(id),
                 // Only single characters can be missing: every merge forms a piece.
-                None => out.extend(piece.bytes().map(|b| self.bytes[b as usize].or(self.unknown).unwrap_or(0))),
+                None => {
+                    for b in piece.bytes() {
+                        let id = self.bytes[b as usize].or(self.unknown);
+                        out.push(id.ok_or_else(|| TokenizerError::Inconsistent(format!("the vocabulary has no token for byte 0x{b:02X} and no unknown token")))?);
+                    }
+                }
             }
             at = next;
         }
+        Ok(())
     }
 
     fn push_pair(&self, text: &str, symbols: &[Symbol], left: usize, right: usize, queue: &mut BinaryHeap<Pair>) {
