@@ -5,7 +5,7 @@
 
 use crate::gguf::{GgufError, GgufHeader};
 use crate::model::ModelConfig;
-use crate::quant::{code_bits, group_size};
+use crate::quant::{QuantTensor, code_bits, group_size};
 
 /// Bytes a generation needs on the device, by what holds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ fn stored_bytes(ty: crate::gguf::TensorType, shape: &[u64]) -> u64 {
     }
     let cols = shape[0];
     let rows = elements / cols.max(1);
-    rows * (cols * code_bits(ty) as u64 / 8 + cols / group_size(ty) as u64 * 8)
+    QuantTensor::bytes_for(code_bits(ty), group_size(ty), rows as usize, cols as usize) as u64
 }
 
 /// For `rows` sequences sharing a prompt of `prompt` tokens and writing `new_tokens` each.

@@ -93,7 +93,13 @@ impl QuantTensor {
 
     /// Device bytes held (codes as 32-bit words, scales and offsets as f32).
     pub fn device_bytes(&self) -> usize {
-        self.rows * (self.cols * self.bits as usize / 8 + self.cols / self.group * 8)
+        Self::bytes_for(self.bits, self.group, self.rows, self.cols)
+    }
+
+    /// Device bytes a `rows × cols` matrix takes with `bits`-bit codes and `group` columns per
+    /// scale/offset pair.
+    pub fn bytes_for(bits: u32, group: usize, rows: usize, cols: usize) -> usize {
+        rows * (cols * bits as usize / 8 + cols / group * 8)
     }
 
     fn expand(&self, codes: Tensor<2, Int>, scales: Tensor<2>, offsets: Tensor<2>) -> Tensor<2> {
