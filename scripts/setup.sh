@@ -3,7 +3,10 @@
 # target, trunk and wasm-bindgen-cli (the version Cargo.lock pins), the npm tools (wasm-opt,
 # Pyodide, the browser driver), Pyodide's files with sympy/mpmath precompiled into public/pyodide/,
 # and the SmolLM2 test model under public/models/. Idempotent: a second run only checks.
+# `--page`: only what building the page needs (scripts/build-site.sh), no test models.
 set -euo pipefail
+page_only=false
+[ "${1:-}" = --page ] && page_only=true
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -49,6 +52,8 @@ SUMS
   echo "${wheels[*]}" > "$stamp"
   rm -rf "$work"
 fi
+
+$page_only && exit 0
 
 # The test model, served by the page itself (enter public/models/<file> as the model URL).
 bash tests/fetch-models.sh

@@ -3,7 +3,8 @@
 # (scripts/setup.sh: tools, Pyodide, test models), runs
 # the Rust suite against the committed llama.cpp / gguf-py / f32-reference fixtures (CPU backend
 # and burn-wgpu through Vulkan; on a machine without a GPU that is Mesa's lavapipe),
-# then builds the page and runs the browser tests in headless Chromium (WebGPU on SwiftShader).
+# then builds the page as users get it (scripts/build-site.sh: the release site) and runs the
+# browser tests on it in headless Chromium (WebGPU on SwiftShader).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each stage's start time, so that a CI log shows where its time went.
@@ -39,8 +40,7 @@ COTNPOT_PLANE_KERNEL=1 cargo test --workspace --exclude cotnpot-app --locked --l
 # Qwen2.5's mixed formats and biases (the SmolLM2 run, 64 steps, cost 2.3 minutes here).
 COTNPOT_PLANE_KERNEL=1 cargo test -p cotnpot-engine --locked --test all -- fused_step_equals_layered_qwen2
 stage page build
-# The page: a dev build (dependencies and the engine are optimised by the workspace profile).
-trunk build --offline
+bash scripts/build-site.sh target/site
 stage browser tests
-node --test --test-concurrency=1 tests/browser/
+DIST=$PWD/target/site node --test --test-concurrency=1 tests/browser/
 stage done

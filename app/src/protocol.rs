@@ -47,8 +47,8 @@ pub enum ModelSource {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToEngine {
-    /// Probe WebGPU and report the adapter.
-    Init,
+    /// Pick the device (`DeviceChoice`) and report it.
+    Init { device: DeviceChoice },
     Load { role: Role, source: ModelSource },
     /// `run` tags every message of this run, so the page can drop those of a run it stopped.
     Solve { run: u64, problem: Problem, settings: Settings },
@@ -62,6 +62,46 @@ pub enum ToEngine {
     Stop,
     ListCache,
     ClearCache,
+}
+
+/// Where the engine runs: the page's choice. `Auto` takes the WebGPU adapter when the browser
+/// offers one and the CPU (burn's flex backend in WebAssembly) when it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl DeviceChoice {
+    pub fn from_name(name: &str) -> Option<DeviceChoice> {
+        match name {
+            "auto" => Some(DeviceChoice::Auto),
+            "gpu" => Some(DeviceChoice::Gpu),
+            "cpu" => Some(DeviceChoice::Cpu),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Gpu => "gpu",
+            DeviceChoice::Cpu => "cpu",
+        }
+    }
+}
+
+/// The device the engine runs on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RunsOn {
+    Gpu { adapter: AdapterInfo },
+    /// The CPU, one thread of WebAssembly with 128-bit SIMD; `why`: there was no adapter (the
+    /// reason), or the page chose it.
+    Cpu { why: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,7 +150,7 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromEngine {
-    Ready { adapter: AdapterInfo },
+    Ready { runs_on: RunsOn },
     Progress { role: Role, url: String, loaded: f64, total: Option<f64>, from_cache: bool },
     Loaded { role: Role, name: String, bytes: f64, seconds: f64, weights_mb: f64, architecture: String },
     /// What a model would need, or why that could not be told.

@@ -1,5 +1,6 @@
 // The page in headless Chromium (Debian's, WebGPU on SwiftShader), checked by what it shows.
-// Run by tests/run-all.sh after `trunk build`; `node --test tests/browser/` by hand.
+// Run by tests/run-all.sh on the site build (DIST=target/site, scripts/build-site.sh); by hand,
+// `node --test tests/browser/` serves trunk's dist/.
 // Screenshots of the main states go to tests/browser/artifacts/.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -35,7 +36,7 @@ let served, browser, context, page;
 
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
-  served = await startServer({ dist: join(root, "dist"), models: join(root, ".cache/models") });
+  served = await startServer({ dist: resolve(process.env.DIST || join(root, "dist")), models: join(root, ".cache/models") });
   browser = await launchBrowser({ viewport: { width: 1280, height: 1400 } });
   context = browser.context;
   page = await context.newPage();
@@ -311,7 +312,7 @@ test("a lost GPU device shows what happened, and Restart brings the engine back"
   await openPage();
   await loadReasoner(`/test-models/${MODEL}`);
   await waitLoaded();
-  const engineWorker = page.workers().find((w) => w.url().endsWith("/engine-worker.js"));
+  const engineWorker = page.workers().find((w) => w.url().includes("/engine-worker.js?"));
   assert.ok(engineWorker, `the engine worker among ${page.workers().map((w) => w.url())}`);
   // Lose the device in the middle of a generation.
   await byTest("check").locator("summary").click();

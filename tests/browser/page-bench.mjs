@@ -2,7 +2,8 @@
 // model load, then N=1 (the model check: raw greedy continuation) and N=4 (the sampling stage of
 // a Solve, stopped once sampling ends) — time to first token and decode tokens/s, as the page
 // itself reports them. Usage: node tests/browser/page-bench.mjs [TOKENS]  (after trunk build;
-// DIST=folder serves another build, e.g. one from `trunk build --release --dist folder`)
+// DIST=folder serves another build, e.g. the site from `scripts/build-site.sh folder`;
+// DEVICE=cpu runs the engine on the page's CPU path, WebAssembly, instead of WebGPU)
 import { join, resolve } from "node:path";
 import { launchBrowser, startServer } from "./server.mjs";
 
@@ -14,12 +15,13 @@ const context = browser.context;
 const page = await context.newPage();
 const byTest = (id) => page.locator(`[data-testid="${id}"]`);
 const HOUR = 3_600_000;
-await page.goto(served.url);
-await byTest("adapter").filter({ hasText: "GPU:" }).waitFor({ timeout: HOUR });
+const cpu = process.env.DEVICE === "cpu";
+await page.goto(cpu ? `${served.url}/?device=cpu` : served.url);
+await byTest("adapter").filter({ hasText: cpu ? "CPU:" : "GPU:" }).waitFor({ timeout: HOUR });
 await byTest("role-reasoner").locator("select").selectOption("url");
 await byTest("url-reasoner").fill("/test-models/SmolLM2-135M-Instruct.Q4_1.gguf");
 await byTest("load-reasoner").click();
-await byTest("status-reasoner").filter({ hasText: "weights on the GPU" }).waitFor({ timeout: HOUR });
+await byTest("status-reasoner").filter({ hasText: "weights " }).waitFor({ timeout: HOUR });
 console.log(`load: ${await byTest("status-reasoner").innerText()}`);
 
 await byTest("check").locator("summary").click();

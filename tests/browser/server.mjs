@@ -15,6 +15,7 @@ const TYPES = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
   ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json",
   ".zip": "application/zip", ".png": "image/png", ".gguf": "application/octet-stream",
+  ".svg": "image/svg+xml", ".webmanifest": "application/manifest+json",
 };
 
 const here = resolve(new URL(".", import.meta.url).pathname);
@@ -25,14 +26,18 @@ const ROUTES = [
   ["/bench/", join(here, "bench")],
 ];
 
-export function startServer({ dist, models, port = 0 }) {
+/// `isolate: false` makes it a plain static host that sets no COOP/COEP headers (the site build's
+/// service worker has to make the page cross-origin isolated itself).
+export function startServer({ dist, models, port = 0, isolate = true }) {
   const log = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || "");
     log.push(range ? `${path} (${req.headers.range})` : path);
-    res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
-    res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
+    if (isolate) {
+      res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
+      res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
+    }
     res.setHeader("Cache-Control", "no-store");
     if (path === "/test-models/truncated.safetensors") {
       const head = readFileSync(ADAPTER).subarray(0, 4096);
@@ -73,14 +78,15 @@ export function startServer({ dist, models, port = 0 }) {
 }
 
 /// Debian's Chromium with WebGPU (SwiftShader where there is no GPU) in a fresh profile, with the
-/// flags that keep it off the network. `close()` also removes the profile.
-export async function launchBrowser(options = {}) {
+/// flags that keep it off the network. `webgpu: false` leaves WebGPU off, as on a machine whose
+/// browser offers no adapter. `close()` also removes the profile.
+export async function launchBrowser({ webgpu = true, ...options } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "cotnpot-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: [
-      "--headless=new", "--enable-unsafe-webgpu", "--no-sandbox", "--disable-gpu-sandbox",
+      "--headless=new", ...(webgpu ? ["--enable-unsafe-webgpu"] : []), "--no-sandbox", "--disable-gpu-sandbox",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
       "--no-first-run", "--disable-quic",
     ],

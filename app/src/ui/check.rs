@@ -55,7 +55,7 @@ pub fn PythonPanel() -> impl IntoView {
         <details class="panel python" data-testid="python">
             <summary>"Python check (runs like a candidate's program: Pyodide, 10 s limit)"</summary>
             <textarea rows="4" data-testid="python-code" prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev))></textarea>
-            <button data-testid="python-run" on:click=run disabled=move || state.running_python.get() || state.adapter.get().is_none()>"Run"</button>
+            <button data-testid="python-run" on:click=run disabled=move || state.running_python.get() || state.runs_on.get().is_none()>"Run"</button>
             {move || state.python.get().map(|(outcome, seconds)| {
                 let (summary, kind, stdout) = outcome_view(&outcome);
                 view! {

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 
 use js_sys::{ArrayBuffer, Reflect};
+use leptos::prelude::GetUntracked;
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
@@ -16,16 +17,25 @@ struct Handle {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// This module's JavaScript glue, by the URL the page loaded it from (its name carries a hash
+    /// in a site build): the engine worker instantiates the same module.
+    #[wasm_bindgen(thread_local_v2, js_namespace = ["import", "meta"], js_name = url)]
+    static MODULE_URL: String;
+}
+
 thread_local! {
     static ENGINE: RefCell<Option<Handle>> = const { RefCell::new(None) };
 }
 
-/// Starts (or restarts) the engine worker and asks it to probe WebGPU.
+/// Starts (or restarts) the engine worker and asks it to take the device the page chose.
 pub fn start(state: AppState) {
     stop_worker();
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
-    let worker = match Worker::new_with_options("public/engine-worker.js", &options) {
+    let script = format!("public/engine-worker.js?module={}", js_sys::encode_uri_component(&MODULE_URL.with(String::clone)));
+    let worker = match Worker::new_with_options(&script, &options) {
         Ok(worker) => worker,
         Err(e) => return state.fail(ErrorKind::Run, None, format!("could not start the engine worker: {e:?}")),
     };
@@ -42,7 +52,7 @@ pub fn start(state: AppState) {
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     ENGINE.with(|e| *e.borrow_mut() = Some(Handle { worker, _on_message: on_message, _on_error: on_error }));
-    send(&ToEngine::Init);
+    send(&ToEngine::Init { device: state.device_choice.get_untracked() });
 }
 
 fn stop_worker() {

@@ -51,10 +51,10 @@ fn Banner() -> impl IntoView {
             let (title, advice) = match failure.kind {
                 ErrorKind::NoWebGpu => (
                     "WebGPU is not available",
-                    "Use a recent Chrome or Edge (version 113 or later) on a computer with a GPU. On Linux, WebGPU may need chrome://flags/#enable-unsafe-webgpu; chrome://gpu shows what the browser found.",
+                    "Use a recent Chrome or Edge (version 113 or later) on a computer with a GPU. On Linux, WebGPU may need chrome://flags/#enable-unsafe-webgpu; chrome://gpu shows what the browser found. Without a GPU, choose to run on the CPU (slower).",
                 ),
                 ErrorKind::Download => ("The download failed", "Check the connection (or the URL) and retry."),
-                ErrorKind::Model => ("This model cannot be loaded", "Pick a GGUF file of a llama or qwen2 model (F32/F16/BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)."),
+                ErrorKind::Model => ("This model cannot be loaded", "Pick a GGUF file of a llama, qwen2, qwen3 or gemma3 model (F32/F16/BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)."),
                 ErrorKind::Gpu => ("The GPU stopped", "The device was lost or ran out of memory. Restart the engine to reload the models; a smaller model or a smaller N needs less memory."),
                 ErrorKind::Run => ("Something went wrong", ""),
             };
@@ -87,7 +87,7 @@ fn Banner() -> impl IntoView {
 }
 
 /// A fresh worker, then every model loaded before (from the cache; picked files must be picked again).
-fn restart_engine(state: AppState) {
+pub(crate) fn restart_engine(state: AppState) {
     state.failure.set(None);
     state.loaded.set(Default::default());
     engine::start(state);

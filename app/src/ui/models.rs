@@ -8,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::engine;
 use super::megabytes;
 use super::state::{AppState, now};
-use crate::protocol::{ModelSource, Role, ToEngine};
+use crate::protocol::{DeviceChoice, ModelSource, Role, RunsOn, ToEngine};
 
 /// A Hub file the page offers, with the sha256 the download must have, what its authors report
 /// it scoring (instruct model, chain of thought, zero-shot unless said), and the maths system
@@ -116,21 +116,37 @@ fn hub_url(p: &Preset) -> String {
 #[component]
 pub fn ModelPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let adapter = move || {
-        state.adapter.get().map(|a| {
-            format!(
-                "GPU: {} · shader-f16: {} · largest buffer {} · largest storage binding {}",
-                a.description,
-                if a.shader_f16 { "yes" } else { "no (f32 path)" },
-                megabytes(a.max_buffer_size),
-                megabytes(a.max_storage_buffer_binding_size)
-            )
-        })
+    let device = move || match state.runs_on.get() {
+        None => "Starting the engine…".to_string(),
+        Some(RunsOn::Gpu { adapter: a }) => format!(
+            "GPU: {} · shader-f16: {} · largest buffer {} · largest storage binding {}",
+            a.description,
+            if a.shader_f16 { "yes" } else { "no (f32 path)" },
+            megabytes(a.max_buffer_size),
+            megabytes(a.max_storage_buffer_binding_size)
+        ),
+        Some(RunsOn::Cpu { why }) => {
+            format!("CPU: WebAssembly, one thread with 128-bit SIMD ({why}). Much slower than a GPU: keep N and the token limits small, and the model small.")
+        }
+    };
+    let choose = move |ev| {
+        let Some(choice) = DeviceChoice::from_name(&event_target_value(&ev)) else { return };
+        state.device_choice.set(choice);
+        state.runs_on.set(None);
+        super::restart_engine(state);
     };
     view! {
         <section class="panel models">
             <h2>"Models"</h2>
-            <p class="adapter" data-testid="adapter">{move || adapter().unwrap_or_else(|| "Looking for a WebGPU adapter…".into())}</p>
+            <p class="adapter" data-testid="adapter">{device}</p>
+            <label class="device">
+                "Run on "
+                <select data-testid="device" prop:value=move || state.device_choice.get().name() on:change=choose>
+                    <option value="auto">"the GPU, or the CPU where the browser offers no WebGPU"</option>
+                    <option value="gpu">"the GPU (WebGPU)"</option>
+                    <option value="cpu">"the CPU (WebAssembly)"</option>
+                </select>
+            </label>
             <RoleRow role=Role::Reasoner/>
             <RoleRow role=Role::Coder/>
             <RoleRow role=Role::Verifier/>
@@ -212,7 +228,8 @@ fn RoleRow(role: Role) -> impl IntoView {
     };
     let status = move || {
         if let Some(m) = state.loaded.with(|l| l.get(&role).cloned()) {
-            return format!("{} · {} · weights on the GPU {} · loaded in {:.1} s", m.name, m.architecture, megabytes(m.weights_mb * 1e6), m.seconds);
+            let place = if matches!(state.runs_on.get(), Some(RunsOn::Cpu { .. })) { "in memory (CPU)" } else { "on the GPU" };
+            return format!("{} · {} · weights {place} {} · loaded in {:.1} s", m.name, m.architecture, megabytes(m.weights_mb * 1e6), m.seconds);
         }
         if role != Role::Reasoner && !state.loaded.with(|l| l.contains_key(&role)) {
             if let Some(r) = state.loaded.with(|l| l.get(&Role::Reasoner).cloned()) {
@@ -261,7 +278,7 @@ fn RoleRow(role: Role) -> impl IntoView {
             <Show when=move || choice.get() == "file">
                 <input type="file" accept=".gguf" node_ref=file_input/>
             </Show>
-            <button data-testid=load_id on:click=load disabled=move || state.loading.get().is_some() || state.adapter.get().is_none()>
+            <button data-testid=load_id on:click=load disabled=move || state.loading.get().is_some() || state.runs_on.get().is_none()>
                 "Load"
             </button>
             <DownloadBar role=role/>
@@ -270,6 +287,9 @@ fn RoleRow(role: Role) -> impl IntoView {
         </div>
     }
 }
+
+/// The most memory a 32-bit WebAssembly module can address: the CPU path's whole budget.
+const WASM_MEMORY: f64 = 4_294_967_296.0;
 
 /// What the picked model would need on the GPU, and whether this adapter can hold its largest
 /// buffer, before the download.
@@ -283,25 +303,34 @@ fn FitLine(role: Role) -> impl IntoView {
             Err(reason) => format!("Could not tell what it needs: {reason}"),
             Ok(e) => {
                 let total = e.weights + e.kv_cache + e.activations;
+                let on_cpu = matches!(state.runs_on.get(), Some(RunsOn::Cpu { .. }));
                 let mut text = format!(
-                    "{}: needs about {} on the GPU for N = {} (+ greedy) × {} tokens: weights {}, KV cache {}, activations {}.",
+                    "{}: needs about {} {} for N = {} (+ greedy) × {} tokens: weights {}, KV cache {}, activations {}.",
                     e.architecture,
                     megabytes(total),
+                    if on_cpu { "in memory" } else { "on the GPU" },
                     e.rows - 1,
                     e.new_tokens,
                     megabytes(e.weights),
                     megabytes(e.kv_cache),
                     megabytes(e.activations)
                 );
-                if let Some(a) = state.adapter.get() {
-                    let limit = a.max_buffer_size.min(a.max_storage_buffer_binding_size);
-                    if e.largest_buffer > limit {
-                        text.push_str(&format!(
-                            " Will not fit: one buffer of {} is over this adapter's limit of {}; choose a smaller N or fewer tokens.",
-                            megabytes(e.largest_buffer),
-                            megabytes(limit)
-                        ));
+                match state.runs_on.get() {
+                    Some(RunsOn::Gpu { adapter: a }) => {
+                        let limit = a.max_buffer_size.min(a.max_storage_buffer_binding_size);
+                        if e.largest_buffer > limit {
+                            text.push_str(&format!(
+                                " Will not fit: one buffer of {} is over this adapter's limit of {}; choose a smaller N or fewer tokens.",
+                                megabytes(e.largest_buffer),
+                                megabytes(limit)
+                            ));
+                        }
                     }
+                    // The file's bytes are in memory too while the weights are unpacked.
+                    Some(RunsOn::Cpu { .. }) if total + e.weights > WASM_MEMORY => {
+                        text.push_str(&format!(" Will not fit: WebAssembly's memory holds at most {}; choose a smaller model.", megabytes(WASM_MEMORY)));
+                    }
+                    _ => {}
                 }
                 text
             }

@@ -9,7 +9,7 @@ use cotnpot_pipeline::{Event, Settings, Stage};
 use leptos::prelude::*;
 
 use super::engine;
-use crate::protocol::{AdapterInfo, CacheEntry, ErrorKind, FitEstimate, FromEngine, ModelSource, Role, ToEngine};
+use crate::protocol::{CacheEntry, DeviceChoice, ErrorKind, FitEstimate, FromEngine, ModelSource, Role, RunsOn, ToEngine};
 
 pub fn now() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now() / 1000.0).unwrap_or(0.0)
@@ -98,7 +98,10 @@ pub struct BenchView {
 
 #[derive(Clone, Copy)]
 pub struct AppState {
-    pub adapter: RwSignal<Option<AdapterInfo>>,
+    /// The device the engine reported when it started; `None` until then.
+    pub runs_on: RwSignal<Option<RunsOn>>,
+    /// Where the page asked the engine to run (`?device=auto|gpu|cpu` in the page's address).
+    pub device_choice: RwSignal<DeviceChoice>,
     pub failure: RwSignal<Option<Failure>>,
     pub downloads: RwSignal<BTreeMap<Role, Download>>,
     pub loaded: RwSignal<BTreeMap<Role, LoadedModel>>,
@@ -122,7 +125,8 @@ impl AppState {
     pub fn new() -> Self {
         let settings = Settings { n: 4, max_solution_tokens: 256, max_program_tokens: 256, ..Settings::default() };
         Self {
-            adapter: RwSignal::new(None),
+            runs_on: RwSignal::new(None),
+            device_choice: RwSignal::new(device_from_address()),
             failure: RwSignal::new(None),
             downloads: RwSignal::new(BTreeMap::new()),
             loaded: RwSignal::new(BTreeMap::new()),
@@ -222,8 +226,8 @@ impl AppState {
 
     pub fn apply(&self, message: FromEngine) {
         match message {
-            FromEngine::Ready { adapter } => {
-                self.adapter.set(Some(adapter));
+            FromEngine::Ready { runs_on } => {
+                self.runs_on.set(Some(runs_on));
                 engine::send(&ToEngine::ListCache);
             }
             FromEngine::Progress { role, url, loaded, total, from_cache } => self.downloads.update(|d| {
@@ -312,4 +316,10 @@ impl AppState {
             }
         });
     }
+}
+
+/// The device named by the page's address (`?device=cpu`), else `Auto`.
+fn device_from_address() -> DeviceChoice {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    search.trim_start_matches('?').split('&').find_map(|pair| pair.strip_prefix("device=")).and_then(DeviceChoice::from_name).unwrap_or_default()
 }

@@ -1,5 +1,6 @@
-//! The engine worker: owns the burn-wgpu device, the loaded models and the Python runner, and
-//! answers the page's messages. It runs the very pipeline the native CLI runs.
+//! The engine worker: owns the device (WebGPU, or the CPU where there is none), the loaded models
+//! and the Python runner, and answers the page's messages. It runs the very pipeline the native
+//! CLI runs.
 
 mod adapter;
 pub mod fetch;
@@ -19,7 +20,7 @@ use js_sys::{ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::protocol::{ErrorKind, FitEstimate, FromEngine, ModelSource, Role, ToEngine};
+use crate::protocol::{AdapterInfo, DeviceChoice, ErrorKind, FitEstimate, FromEngine, ModelSource, Role, RunsOn, ToEngine};
 use cotnpot_engine::lora::Adapter;
 use fetch::fetch_bytes;
 use sha2::{Digest, Sha256};
@@ -137,7 +138,7 @@ pub fn engine_worker_main() {
 impl Engine {
     async fn handle(&self, message: ToEngine, bytes: Option<ArrayBuffer>) {
         match message {
-            ToEngine::Init => self.init().await,
+            ToEngine::Init { device } => self.init(device).await,
             ToEngine::Load { role, source } => self.load(role, source, bytes).await,
             ToEngine::Solve { run, problem, settings } => self.solve(run, problem, settings).await,
             ToEngine::Generate { prompt, max_tokens } => self.generate(prompt, max_tokens).await,
@@ -159,24 +160,35 @@ impl Engine {
         }
     }
 
-    async fn init(&self) {
-        let adapter = match adapter::probe().await {
-            Ok(adapter) => adapter,
-            Err(reason) => return fail(ErrorKind::NoWebGpu, None, reason),
+    async fn init(&self, choice: DeviceChoice) {
+        let gpu = match choice {
+            DeviceChoice::Cpu => Err("chosen on this page".to_string()),
+            DeviceChoice::Gpu | DeviceChoice::Auto => self.init_gpu().await,
         };
-        if self.device.borrow().is_none() {
-            match cotnpot_engine::backend::wgpu().await {
-                Ok(device) => *self.device.borrow_mut() = Some(device),
-                Err(e) => return fail(ErrorKind::NoWebGpu, None, e),
+        let runs_on = match gpu {
+            Ok(adapter) => RunsOn::Gpu { adapter },
+            Err(reason) if choice == DeviceChoice::Gpu => return fail(ErrorKind::NoWebGpu, None, reason),
+            Err(why) => {
+                *self.device.borrow_mut() = Some(cotnpot_engine::backend::cpu());
+                RunsOn::Cpu { why }
             }
+        };
+        send(&FromEngine::Ready { runs_on });
+    }
+
+    /// The WebGPU adapter and a wgpu device on it, or why there is none.
+    async fn init_gpu(&self) -> Result<AdapterInfo, String> {
+        let adapter = adapter::probe().await?;
+        if self.device.borrow().is_none() {
+            *self.device.borrow_mut() = Some(cotnpot_engine::backend::wgpu().await.map_err(|e| e.to_string())?);
         }
-        send(&FromEngine::Ready { adapter });
+        Ok(adapter)
     }
 
     async fn load(&self, role: Role, source: ModelSource, local: Option<ArrayBuffer>) {
         let started = now();
         let Some(device) = self.device.borrow().clone() else {
-            return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
+            return fail(ErrorKind::NoWebGpu, Some(role), "the engine has no device yet");
         };
         // What a refused file is dropped from the cache under (see `forget`).
         let (cached_url, tokenizer_url) = match &source {
@@ -271,7 +283,7 @@ impl Engine {
     /// adapter's matrices are new on the GPU.
     async fn load_adapter(&self, role: Role, base: Role, name: String, url: Option<String>, local: Option<ArrayBuffer>, started: f64) {
         let Some(device) = self.device.borrow().clone() else {
-            return fail(ErrorKind::NoWebGpu, Some(role), "WebGPU is not initialised");
+            return fail(ErrorKind::NoWebGpu, Some(role), "the engine has no device yet");
         };
         let Some(loaded) = self.models.borrow().get(&base).cloned() else {
             return fail(ErrorKind::Model, Some(role), format!("load the {} model first: the adapter goes on top of it", base.label().to_lowercase()));

@@ -1,0 +1,74 @@
+// The site's service worker (written into the site by scripts/build-site.sh, which fills in the
+// build's version and file list). Two jobs:
+// 1. Cross-origin isolation where the host cannot set headers: every same-origin response gets
+//    COOP/COEP/CORP, so the page gets SharedArrayBuffer and a runaway program can be interrupted.
+// 2. Offline after the first visit: the app shell, Pyodide and the sympy bundle are cached at
+//    install, in a cache named after the build; an update installs a new cache and drops the old.
+//    Models are cached by the page itself (Cache API, "cotnpot-models-*"), never touched here.
+const VERSION = "__VERSION__";
+const SHELL = __SHELL__;
+const PREFIX = "cotnpot-site-";
+const CACHE = PREFIX + VERSION;
+
+const scoped = (path) => new URL(path, self.registration.scope).href;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      // `reload`: the files of this build, not what the HTTP cache kept from the last one.
+      await cache.addAll(SHELL.map((path) => new Request(scoped(path), { cache: "reload" })));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) {
+        if (name.startsWith(PREFIX) && name !== CACHE) await caches.delete(name);
+      }
+      await self.clients.claim();
+    })(),
+  );
+});
+
+function isolated(response) {
+  // Opaque and error responses cannot be rewritten.
+  if (response.status === 0) return response;
+  const headers = new Headers(response.headers);
+  headers.set("Cross-Origin-Opener-Policy", "same-origin");
+  headers.set("Cross-Origin-Embedder-Policy", "require-corp");
+  headers.set("Cross-Origin-Resource-Policy", "same-origin");
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+async function respond(request) {
+  const cache = await caches.open(CACHE);
+  if (request.mode === "navigate") {
+    // The page itself: the network's copy when there is one, so that a new build shows up on the
+    // next visit; the cached one offline.
+    try {
+      return isolated(await fetch(request));
+    } catch (error) {
+      const cached = await cache.match(scoped("index.html"));
+      if (cached) return isolated(cached);
+      throw error;
+    }
+  }
+  // The shell (hashed names, or files versioned with this worker): cache first. Queries (the
+  // engine worker's `?module=`) do not change these files.
+  const cached = await cache.match(request, { ignoreSearch: true });
+  if (cached) return isolated(cached);
+  return isolated(await fetch(request));
+}
+
+self.addEventListener("fetch", (event) => {
+  const { request } = event;
+  // Cross-origin downloads (the Hub) carry CORS headers and need nothing from here; requests
+  // other than GET (and Chrome's only-if-cached probes) go to the network untouched.
+  if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
+  if (request.cache === "only-if-cached" && request.mode !== "same-origin") return;
+  event.respondWith(respond(request));
+});
