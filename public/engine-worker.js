@@ -1,6 +1,7 @@
 // The engine worker: the page's own wasm module, started in worker mode. The page and this
-// worker share one build (see app/src/main.rs); `engine_worker_main` owns the GPU from here.
-import init, { engine_worker_main } from "../cotnpot-app.js";
+// worker share one build (see app/src/main.rs); `engine_worker_main` owns the GPU from here. The
+// page names its module's glue in `?module=` (a site build hashes the file names); the wasm beside
+// it follows wasm-bindgen's naming.
 
 // A lost GPU device (a driver reset, the GPU taken back, `destroy()`) shows in the engine only as
 // a failed read-back ("the staging buffer could not be mapped"), or not at all when the engine is
@@ -24,6 +25,8 @@ if (self.GPUAdapter) {
 const early = [];
 self.onmessage = (event) => early.push(event);
 
-await init({ module_or_path: new URL("../cotnpot-app_bg.wasm", import.meta.url) });
+const glue = new URL(self.location.href).searchParams.get("module") ?? new URL("../cotnpot-app.js", import.meta.url).href;
+const { default: init, engine_worker_main } = await import(glue);
+await init({ module_or_path: glue.replace(/\.js$/, "_bg.wasm") });
 engine_worker_main();
 for (const event of early) self.onmessage(event);
