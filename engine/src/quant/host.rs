@@ -3,13 +3,22 @@
 //! - Where the CPU has AVX-512 VNNI, weights are stored in tiles of 16 rows (`host_tiles`) and every
 //!   product (decode, prefill, scoring) runs there: with 16-bit integer activations by default, or
 //!   exactly in f32.
-//! - Elsewhere they are stored row by row; few-row products (decode) run fused (AVX2 and FMA, or
-//!   portable code) and many-row ones expand a bounded block of rows for the backend's matmul.
+//! - Elsewhere they are stored row by row; few-row products (decode) run fused (AVX2 and FMA,
+//!   WebAssembly's SIMD128, or portable code) and many-row ones expand a bounded block of rows for
+//!   the backend's matmul.
 
 use super::blocks::Decoded;
 
 /// Rows of `x` up to which the row-by-row kernels beat expand-then-matmul.
 pub const FUSED_MAX_ROWS: usize = 16;
+
+/// What one weight row gives a SIMD row kernel: its packed codes and its groups' scales and offsets.
+#[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
+pub struct RowCodes<'a> {
+    pub codes: &'a [u8],
+    pub scales: &'a [f32],
+    pub offsets: &'a [f32],
+}
 
 #[derive(Debug)]
 pub struct HostQuant {
@@ -99,6 +108,16 @@ impl HostQuant {
         }
     }
 
+    /// Row `r` of row storage, for the SIMD row kernels.
+    #[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
+    fn row_codes(&self, r: usize) -> RowCodes<'_> {
+        // Only x86-64 builds have tiles.
+        #[allow(irrefutable_let_patterns)]
+        let Storage::Rows { codes, bits, scales, offsets } = &self.storage else { unreachable!("tiles have no rows") };
+        let (row_bytes, groups) = (self.cols * *bits as usize / 8, self.cols / self.group);
+        RowCodes { codes: &codes[r * row_bytes..(r + 1) * row_bytes], scales: &scales[r * groups..(r + 1) * groups], offsets: &offsets[r * groups..(r + 1) * groups] }
+    }
+
     /// Rows `[start, end)` as f32, row-major.
     pub fn expand_rows(&self, start: usize, end: usize) -> Vec<f32> {
         let groups = self.cols / self.group;
@@ -147,13 +166,19 @@ impl HostQuant {
         let mut by_row = vec![0f32; self.rows * n];
         match (kernel, &self.storage) {
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx2, Storage::Rows { codes, bits, scales, offsets }) => {
-                let row_bytes = if *bits == 8 { self.cols } else { self.cols / 2 };
+            (Kernel::Avx2, Storage::Rows { bits, .. }) => {
                 parallel_rows(&mut by_row, n, |r, out| {
-                    let row = super::host_avx2::RowCodes { codes: &codes[r * row_bytes..(r + 1) * row_bytes], scales: &scales[r * groups..(r + 1) * groups], offsets: &offsets[r * groups..(r + 1) * groups] };
+                    let row = self.row_codes(r);
                     // SAFETY: `Kernel::best` chose this kernel only where the CPU has its features
                     // and the shape is one it handles.
                     unsafe { super::host_avx2::row_dot(row, *bits, self.group, x, self.cols, out) }
+                });
+            }
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            (Kernel::Simd128, Storage::Rows { bits, .. }) => {
+                parallel_rows(&mut by_row, n, |r, out| {
+                    let row = self.row_codes(r);
+                    super::host_simd128::row_dot(row, *bits, self.group, x, self.cols, out)
                 });
             }
             _ => {
@@ -192,6 +217,8 @@ pub enum CpuActivations {
 enum Kernel {
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    Simd128,
     Portable,
 }
 
@@ -203,6 +230,10 @@ impl Kernel {
             if super::host_avx2::supports(bits, group, n) && *AVX2.get_or_init(super::host_avx2::available) {
                 return Kernel::Avx2;
             }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if super::host_simd128::supports(bits, group, n) {
+            return Kernel::Simd128;
         }
         let _ = (bits, group, n);
         Kernel::Portable

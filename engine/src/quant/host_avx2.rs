@@ -5,6 +5,8 @@
 
 use std::arch::x86_64::*;
 
+use super::host::RowCodes;
+
 /// The shapes the kernel handles: rows of `x` it keeps accumulators for, and group layouts.
 pub fn supports(bits: u32, group: usize, n: usize) -> bool {
     n <= super::host::FUSED_MAX_ROWS && ((bits == 8 && group % 16 == 0) || (bits == 4 && group % 32 == 0))
@@ -12,13 +14,6 @@ pub fn supports(bits: u32, group: usize, n: usize) -> bool {
 
 pub fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-}
-
-/// What one weight row needs: its packed codes and its groups' scales and offsets.
-pub struct RowCodes<'a> {
-    pub codes: &'a [u8],
-    pub scales: &'a [f32],
-    pub offsets: &'a [f32],
 }
 
 /// `out[b] = Σ_c W[r, c]·x[b, c]` for one weight row and `n = out.len()` rows of `x`

@@ -6,6 +6,8 @@ pub(crate) mod device_kernel;
 mod host;
 #[cfg(target_arch = "x86_64")]
 mod host_avx2;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod host_simd128;
 #[cfg(target_arch = "x86_64")]
 mod host_tiles;
 #[cfg(target_arch = "x86_64")]
