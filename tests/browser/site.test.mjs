@@ -68,6 +68,9 @@ test("on a host without COOP/COEP headers the service worker isolates the page, 
   assert.equal(await engineWorker().evaluate(() => self.crossOriginIsolated), true);
   const names = await page.evaluate(async () => (await fetch("./sw.js").then((r) => r.text())).match(/"[^"]+"/g));
   assert.ok(names.some((n) => /^"cotnpot-app-[0-9a-f]+_bg\.wasm"$/.test(n)), "the wasm's name is hashed and kept offline");
+  // The browser would offer to install it as an app (manifest, icons, service worker).
+  const cdp = await browser.context.newCDPSession(page);
+  assert.deepEqual((await cdp.send("Page.getInstallabilityErrors")).installabilityErrors, []);
 
   await byTest("python").locator("summary").click();
   assert.deepEqual(await runPython("print(6 * 7)"), { kind: "ok", stdout: "42" });
