@@ -65,7 +65,9 @@ pub enum ToEngine {
 }
 
 /// Where the engine runs: the page's choice. `Auto` takes the WebGPU adapter when the browser
-/// offers one and the CPU (burn's flex backend in WebAssembly) when it does not.
+/// offers a hardware one, and the CPU (burn's flex backend in WebAssembly) when it offers none or
+/// only a software one (a fallback adapter such as SwiftShader, on which the CPU path decodes
+/// about ten times faster: BENCHMARKS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceChoice {
@@ -107,6 +109,8 @@ pub enum RunsOn {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdapterInfo {
     pub description: String,
+    /// A software adapter (WebGPU's `isFallbackAdapter`, e.g. SwiftShader).
+    pub fallback: bool,
     pub shader_f16: bool,
     pub max_buffer_size: f64,
     pub max_storage_buffer_binding_size: f64,

@@ -52,8 +52,10 @@ after(async () => {
 const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 const byTest = (id) => page.locator(`[data-testid="${id}"]`);
 
+// `?device=gpu`: WebGPU even on a software adapter (SwiftShader here), which the page would
+// otherwise pass over for its CPU path (site.test.mjs tests that one).
 async function openPage() {
-  await page.goto(served.url);
+  await page.goto(`${served.url}/?device=gpu`);
   await byTest("adapter").filter({ hasText: "GPU:" }).waitFor({ timeout: MINUTE });
 }
 

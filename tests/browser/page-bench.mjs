@@ -3,7 +3,8 @@
 // a Solve, stopped once sampling ends) — time to first token and decode tokens/s, as the page
 // itself reports them. Usage: node tests/browser/page-bench.mjs [TOKENS]  (after trunk build;
 // DIST=folder serves another build, e.g. the site from `scripts/build-site.sh folder`;
-// DEVICE=cpu runs the engine on the page's CPU path, WebAssembly, instead of WebGPU)
+// DEVICE=cpu runs the engine on the page's CPU path, WebAssembly, instead of WebGPU, which
+// it otherwise uses even on a software adapter)
 import { join, resolve } from "node:path";
 import { launchBrowser, startServer } from "./server.mjs";
 
@@ -16,7 +17,7 @@ const page = await context.newPage();
 const byTest = (id) => page.locator(`[data-testid="${id}"]`);
 const HOUR = 3_600_000;
 const cpu = process.env.DEVICE === "cpu";
-await page.goto(cpu ? `${served.url}/?device=cpu` : served.url);
+await page.goto(`${served.url}/?device=${cpu ? "cpu" : "gpu"}`);
 await byTest("adapter").filter({ hasText: cpu ? "CPU:" : "GPU:" }).waitFor({ timeout: HOUR });
 await byTest("role-reasoner").locator("select").selectOption("url");
 await byTest("url-reasoner").fill("/test-models/SmolLM2-135M-Instruct.Q4_1.gguf");

@@ -119,8 +119,9 @@ pub fn ModelPanel() -> impl IntoView {
     let device = move || match state.runs_on.get() {
         None => "Starting the engine…".to_string(),
         Some(RunsOn::Gpu { adapter: a }) => format!(
-            "GPU: {} · shader-f16: {} · largest buffer {} · largest storage binding {}",
+            "GPU: {}{} · shader-f16: {} · largest buffer {} · largest storage binding {}",
             a.description,
+            if a.fallback { " (a software adapter: slower than the CPU path)" } else { "" },
             if a.shader_f16 { "yes" } else { "no (f32 path)" },
             megabytes(a.max_buffer_size),
             megabytes(a.max_storage_buffer_binding_size)
@@ -142,7 +143,7 @@ pub fn ModelPanel() -> impl IntoView {
             <label class="device">
                 "Run on "
                 <select data-testid="device" prop:value=move || state.device_choice.get().name() on:change=choose>
-                    <option value="auto">"the GPU, or the CPU where the browser offers no WebGPU"</option>
+                    <option value="auto">"the GPU, or the CPU where the browser offers no hardware WebGPU adapter"</option>
                     <option value="gpu">"the GPU (WebGPU)"</option>
                     <option value="cpu">"the CPU (WebAssembly)"</option>
                 </select>

@@ -29,6 +29,8 @@ pub async fn probe() -> Result<AdapterInfo, String> {
     let has: js_sys::Function = get(&features, "has").unchecked_into();
     let shader_f16 = has.call1(&features, &"shader-f16".into()).map(|v| v.is_truthy()).unwrap_or(false);
     let info = get(&adapter, "info");
+    // `info.isFallbackAdapter` now; older browsers had it on the adapter itself.
+    let fallback = get(&info, "isFallbackAdapter").is_truthy() || get(&adapter, "isFallbackAdapter").is_truthy();
     let description = ["vendor", "architecture", "device", "description"]
         .iter()
         .filter_map(|k| get(&info, k).as_string())
@@ -37,6 +39,7 @@ pub async fn probe() -> Result<AdapterInfo, String> {
         .join(" ");
     Ok(AdapterInfo {
         description: if description.is_empty() { "unnamed adapter".into() } else { description },
+        fallback,
         shader_f16,
         max_buffer_size: get(&limits, "maxBufferSize").as_f64().unwrap_or(0.0),
         max_storage_buffer_binding_size: get(&limits, "maxStorageBufferBindingSize").as_f64().unwrap_or(0.0),

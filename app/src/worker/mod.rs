@@ -20,7 +20,7 @@ use js_sys::{ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::protocol::{AdapterInfo, DeviceChoice, ErrorKind, FitEstimate, FromEngine, ModelSource, Role, RunsOn, ToEngine};
+use crate::protocol::{DeviceChoice, ErrorKind, FitEstimate, FromEngine, ModelSource, Role, RunsOn, ToEngine};
 use cotnpot_engine::lora::Adapter;
 use fetch::fetch_bytes;
 use sha2::{Digest, Sha256};
@@ -161,9 +161,14 @@ impl Engine {
     }
 
     async fn init(&self, choice: DeviceChoice) {
-        let gpu = match choice {
+        let probed = match choice {
             DeviceChoice::Cpu => Err("chosen on this page".to_string()),
-            DeviceChoice::Gpu | DeviceChoice::Auto => self.init_gpu().await,
+            DeviceChoice::Gpu | DeviceChoice::Auto => adapter::probe().await,
+        };
+        let gpu = match probed {
+            Ok(a) if a.fallback && choice == DeviceChoice::Auto => Err(format!("the browser's only WebGPU adapter, {}, is a software one", a.description)),
+            Ok(a) => self.open_gpu().await.map(|()| a),
+            Err(reason) => Err(reason),
         };
         let runs_on = match gpu {
             Ok(adapter) => RunsOn::Gpu { adapter },
@@ -176,13 +181,12 @@ impl Engine {
         send(&FromEngine::Ready { runs_on });
     }
 
-    /// The WebGPU adapter and a wgpu device on it, or why there is none.
-    async fn init_gpu(&self) -> Result<AdapterInfo, String> {
-        let adapter = adapter::probe().await?;
+    /// A wgpu device on the browser's adapter, once.
+    async fn open_gpu(&self) -> Result<(), String> {
         if self.device.borrow().is_none() {
             *self.device.borrow_mut() = Some(cotnpot_engine::backend::wgpu().await.map_err(|e| e.to_string())?);
         }
-        Ok(adapter)
+        Ok(())
     }
 
     async fn load(&self, role: Role, source: ModelSource, local: Option<ArrayBuffer>) {
