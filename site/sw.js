@@ -2,8 +2,9 @@
 // build's version and file list). Two jobs:
 // 1. Cross-origin isolation where the host cannot set headers: every same-origin response gets
 //    COOP/COEP/CORP, so the page gets SharedArrayBuffer and a runaway program can be interrupted.
-// 2. Offline after the first visit: the app shell, Pyodide and the sympy bundle are cached at
-//    install, in a cache named after the build; an update installs a new cache and drops the old.
+// 2. Offline after the first visit: the app shell, Pyodide and the sympy bundle are cached when
+//    the worker activates, in a cache named after the build; an update fills a new cache, then
+//    drops the old.
 //    Models are cached by the page itself (Cache API, "cotnpot-models-*"), never touched here.
 const VERSION = "__VERSION__";
 const SHELL = __SHELL__;
@@ -12,24 +13,23 @@ const CACHE = PREFIX + VERSION;
 
 const scoped = (path) => new URL(path, self.registration.scope).href;
 
-self.addEventListener("install", (event) => {
-  event.waitUntil(
-    (async () => {
-      const cache = await caches.open(CACHE);
-      // `reload`: the files of this build, not what the HTTP cache kept from the last one.
-      await cache.addAll(SHELL.map((path) => new Request(scoped(path), { cache: "reload" })));
-      await self.skipWaiting();
-    })(),
-  );
-});
+// Take over at once: on a host without COOP/COEP headers the page is isolated only from its
+// next load (site/register.js reloads it when this worker takes control), and that reload must
+// not wait for the offline copy's 50 MB.
+self.addEventListener("install", (event) => event.waitUntil(self.skipWaiting()));
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(
     (async () => {
+      await self.clients.claim();
+      // The offline copy, in the background. `reload`: this build's files, not what the HTTP
+      // cache kept from the last one. `addAll` stores all of them or none; the previous build's
+      // copy goes only once this one is complete.
+      const cache = await caches.open(CACHE);
+      await cache.addAll(SHELL.map((path) => new Request(scoped(path), { cache: "reload" })));
       for (const name of await caches.keys()) {
         if (name.startsWith(PREFIX) && name !== CACHE) await caches.delete(name);
       }
-      await self.clients.claim();
     })(),
   );
 });

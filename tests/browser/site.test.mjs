@@ -124,8 +124,11 @@ test("offline after the first visit: the page reloads from its cache and solves 
   await byTest("url-reasoner").fill(`/test-models/${MODEL}`);
   await byTest("load-reasoner").click();
   await byTest("status-reasoner").filter({ hasText: "weights " }).waitFor({ timeout: 5 * MINUTE });
-  // The service worker has kept the whole shell once it is active.
-  await page.evaluate(() => navigator.serviceWorker.ready);
+  // The service worker fills its offline copy in the background, all files at once.
+  await page.waitForFunction(async () => {
+    const names = (await caches.keys()).filter((name) => name.startsWith("cotnpot-site-"));
+    return names.length === 1 && (await (await caches.open(names[0])).keys()).length > 0;
+  }, null, { timeout: 2 * MINUTE, polling: 500 });
 
   served.server.closeAllConnections();
   await new Promise((done) => served.server.close(done));
