@@ -44,24 +44,33 @@ function isolated(response) {
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
+// This build's copy first; while an update fills its copy, the previous build's still answers
+// (each copy is complete: `addAll` stores all of a build's files or none).
+async function cached(request) {
+  const names = (await caches.keys()).filter((name) => name.startsWith(PREFIX)).sort((a, b) => (b === CACHE) - (a === CACHE));
+  for (const name of names) {
+    const hit = await (await caches.open(name)).match(request, { ignoreSearch: true });
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
 async function respond(request) {
-  const cache = await caches.open(CACHE);
   if (request.mode === "navigate") {
     // The page itself: the network's copy when there is one, so that a new build shows up on the
     // next visit; the cached one offline.
     try {
       return isolated(await fetch(request));
     } catch (error) {
-      const cached = await cache.match(scoped("index.html"));
-      if (cached) return isolated(cached);
+      const page = await cached(new Request(scoped("index.html")));
+      if (page) return isolated(page);
       throw error;
     }
   }
   // The shell (hashed names, or files versioned with this worker): cache first. Queries (the
   // engine worker's `?module=`) do not change these files.
-  const cached = await cache.match(request, { ignoreSearch: true });
-  if (cached) return isolated(cached);
-  return isolated(await fetch(request));
+  const hit = await cached(request);
+  return isolated(hit ?? (await fetch(request)));
 }
 
 self.addEventListener("fetch", (event) => {
