@@ -142,7 +142,13 @@ impl HostQuant {
     /// Whether products of any number of rows of `x` run here (else more than `FUSED_MAX_ROWS`
     /// rows take expand-then-matmul).
     pub fn multiplies_many_rows(&self) -> bool {
-        !matches!(self.storage, Storage::Rows { .. })
+        match &self.storage {
+            // In WebAssembly the SIMD128 row kernel, block by block, beats expanding the weights
+            // for burn-flex's matmul (BENCHMARKS.md); natively the expanding path is faster.
+            Storage::Rows { bits, .. } => cfg!(all(target_arch = "wasm32", target_feature = "simd128")) && Kernel::best(*bits, self.group, 1) != Kernel::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Storage::Tiles(_) => true,
+        }
     }
 
     /// `x · Wᵀ` for `x: [n, cols]` (row-major) → `[n, rows]`, with the fastest kernel this CPU
@@ -155,7 +161,14 @@ impl HostQuant {
             // SAFETY: tiles are made only where `tiles_available()` found the CPU's features.
             #[cfg(target_arch = "x86_64")]
             Storage::Tiles(tiles) => unsafe { tiles.matmul_t(x, n, activations == CpuActivations::Integer16) },
-            Storage::Rows { bits, .. } => self.rows_matmul_t(x, n, Kernel::best(*bits, self.group, n)),
+            // More rows than the row kernels keep accumulators for, block by block.
+            Storage::Rows { bits, .. } => x[..n * self.cols]
+                .chunks(FUSED_MAX_ROWS * self.cols)
+                .flat_map(|block| {
+                    let rows = block.len() / self.cols;
+                    self.rows_matmul_t(block, rows, Kernel::best(*bits, self.group, rows))
+                })
+                .collect(),
         }
     }
 
