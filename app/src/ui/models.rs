@@ -127,7 +127,7 @@ pub fn ModelPanel() -> impl IntoView {
             megabytes(a.max_storage_buffer_binding_size)
         ),
         Some(RunsOn::Cpu { why }) => {
-            format!("CPU: WebAssembly, one thread with 128-bit SIMD ({why}). Much slower than a GPU: keep N and the token limits small, and the model small.")
+            format!("CPU: WebAssembly, one thread with 128-bit SIMD ({why}). Slower than a hardware GPU: keep N, the token limits and the model small.")
         }
     };
     let choose = move |ev| {
